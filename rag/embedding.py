@@ -1,0 +1,123 @@
+"""Embeddings with sentence-transformers: query vectors, chunk vectors, sentence vectors.
+
+Queries and documents go through `encode_query` / `encode_document`, so each model's
+own prompts apply (`query: `/`passage: ` for e5, the retrieval instruction for bge).
+
+Sentence vectors come free with the chunk pass ("late chunking"): the token
+embeddings of a chunk are mean-pooled over each sentence's tokens. The composer uses
+them to find the answering sentence without a second encoder pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .config import DEFAULT_MODEL
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(RuntimeError):
+    pass
+
+
+@lru_cache(maxsize=4)
+def load_model(name: str, device: str = "cpu", max_seq_length: int = 512):
+    """A SentenceTransformer, loaded once per process; `default` is the offline e5-small."""
+    from sentence_transformers import SentenceTransformer
+
+    from . import offline_model
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    path = str(offline_model.ensure_model()) if name == DEFAULT_MODEL else name
+    try:
+        model = SentenceTransformer(path, device=device)
+    except Exception as exc:  # the library raises OSError, ValueError or HF errors here
+        raise ModelLoadError(
+            f"could not load embedding model {name!r}: {exc}. Give a local sentence-transformers folder, "
+            f"a model already in the Hugging Face cache (set HF_HUB_OFFLINE=1 to use it offline), "
+            f"or use model={DEFAULT_MODEL!r} for the bundled offline model."
+        ) from exc
+    model.max_seq_length = min(max_seq_length, model.max_seq_length or max_seq_length)
+    return model
+
+
+@dataclass
+class EncodedChunks:
+    vectors: np.ndarray  # (n_chunks, dim) float32, normalised
+    sentence_vectors: list[np.ndarray]  # per chunk: (n_sentences, dim) float16
+
+
+class Encoder:
+    """Typed wrapper around one SentenceTransformer.
+
+    >>> enc = Encoder("default")                       # doctest: +SKIP
+    >>> enc.encode_queries(["青岛进出口总值是多少？"]).shape  # doctest: +SKIP
+    (1, 384)
+    """
+
+    def __init__(self, model_name: str = DEFAULT_MODEL, device: str = "cpu", max_seq_length: int = 512):
+        self.model_name = model_name
+        self.model = load_model(model_name, device, max_seq_length)
+        self.dim = int(self.model.get_embedding_dimension())
+
+    def encode_queries(self, queries: list[str], batch_size: int = 32) -> np.ndarray:
+        vecs = self.model.encode_query(queries, batch_size=batch_size, normalize_embeddings=True)
+        return np.asarray(vecs, dtype=np.float32)
+
+    def document_prompt(self) -> str:
+        prompts = self.model.prompts or {}
+        for name in ("document", "passage", "corpus"):
+            if name in prompts:
+                return prompts[name]
+        return ""
+
+    def encode_chunks(
+        self,
+        texts: list[str],
+        sentence_spans: list[list[tuple[int, int]]],
+        batch_size: int = 16,
+        progress: bool = False,
+    ) -> EncodedChunks:
+        """Chunk vectors plus one late-chunked vector per sentence span of each text."""
+        if not texts:
+            return EncodedChunks(np.zeros((0, self.dim), np.float32), [])
+        outputs = self.model.encode_document(
+            texts, batch_size=batch_size, output_value=None, show_progress_bar=progress
+        )
+        prompt = self.document_prompt()
+        tokenizer = self.model.tokenizer
+        encoded = tokenizer(
+            [prompt + t for t in texts],
+            return_offsets_mapping=True,
+            truncation=True,
+            max_length=self.model.max_seq_length,
+        )
+        vectors = np.stack([o["sentence_embedding"].float().numpy() for o in outputs]).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)
+        sentence_vectors = []
+        for i, out in enumerate(outputs):
+            tokens = out["token_embeddings"].float().numpy()
+            offsets = np.asarray(encoded["offset_mapping"][i])
+            n = min(len(offsets), len(tokens))  # token embeddings may carry batch padding
+            tokens, offsets = tokens[:n], offsets[:n]
+            sentence_vectors.append(
+                _pool_spans(tokens, offsets, sentence_spans[i], len(prompt), vectors[i])
+            )
+        return EncodedChunks(vectors, sentence_vectors)
+
+
+def _pool_spans(tokens, offsets, spans, shift, fallback) -> np.ndarray:
+    starts, ends = offsets[:, 0], offsets[:, 1]
+    real = ends > starts  # special tokens have empty offsets
+    out = np.empty((len(spans), tokens.shape[1]), np.float32)
+    for j, (a, b) in enumerate(spans):
+        mask = real & (starts < b + shift) & (ends > a + shift)
+        vec = tokens[mask].mean(axis=0) if mask.any() else fallback  # truncated away: use the chunk
+        out[j] = vec / max(float(np.linalg.norm(vec)), 1e-12)
+    return out.astype(np.float16)

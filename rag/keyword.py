@@ -1,0 +1,90 @@
+"""Keyword search: BM25 (bm25s) over jieba words plus CJK character bigrams.
+
+jieba alone misses when question and passage segment a phrase differently
+(进出口总值 vs 进出口/总值); character bigrams catch those, jieba words keep
+whole terms and Latin words. Together they beat either alone on CMRC 2018.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_WORD = re.compile(r"\w", re.UNICODE)
+_STOP = set("的 了 是 在 和 与 及 或 也 都 而 就 把 被 对 于 为 中 之 其 这 那 有 个 吗 呢 啊 吧 么 什么 哪 哪些 哪个 多少 几 怎么 怎样 如何 为什么 是否 谁 何时 何地".split())
+
+
+class ChineseTokenizer:
+    """jieba search-mode words (minus stop words and punctuation) + CJK bigrams."""
+
+    def __init__(self, user_dict: str | None = None):
+        import jieba
+
+        self._jieba = jieba.Tokenizer()
+        self._jieba.initialize()
+        if user_dict:
+            if not Path(user_dict).is_file():
+                raise FileNotFoundError(f"jieba user dictionary {user_dict} not found; fix `user_dict` in the config.")
+            self._jieba.load_userdict(user_dict)
+        self._lock = threading.Lock()  # jieba's Tokenizer is not thread-safe
+
+    def words(self, text: str) -> list[str]:
+        with self._lock:
+            raw = self._jieba.lcut_for_search(text)
+        return [w.lower() for w in raw if w.strip() and _WORD.search(w) and w not in _STOP]
+
+    def __call__(self, text: str) -> list[str]:
+        tokens = self.words(text)
+        cjk = "".join(ch if _CJK.match(ch) else " " for ch in text)
+        for run in cjk.split():
+            tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+        return tokens
+
+
+class KeywordIndex:
+    """BM25 over token lists; rebuilt from stored tokens when documents change."""
+
+    def __init__(self, tokens: list[list[str]]):
+        import bm25s
+
+        self.size = len(tokens)
+        self._bm25 = bm25s.BM25()
+        if tokens:
+            self._bm25.index([t or [""] for t in tokens], show_progress=False)
+
+    def scores(self, query_tokens: list[str]) -> np.ndarray:
+        """BM25 score of every indexed chunk for the query (0 where no term matches)."""
+        if not self.size:
+            return np.zeros(0, np.float32)
+        vocab = self._bm25.vocab_dict
+        known = [t for t in query_tokens if t in vocab]
+        if not known:
+            return np.zeros(self.size, np.float32)
+        return np.asarray(self._bm25.get_scores(known), np.float32)
+
+    def search(self, query_tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.scores(query_tokens)
+        if not len(scores):
+            return np.zeros(0, np.int64), scores
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        top = top[scores[top] > 0]
+        return top, scores[top]
+
+    def save(self, path: Path) -> None:
+        if self.size:
+            self._bm25.save(str(path), show_progress=False)
+
+    @classmethod
+    def load(cls, path: Path, size: int) -> "KeywordIndex":
+        import bm25s
+
+        index = cls.__new__(cls)
+        index.size = size
+        index._bm25 = bm25s.BM25.load(str(path), show_progress=False) if size else bm25s.BM25()
+        return index
