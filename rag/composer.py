@@ -22,7 +22,7 @@ from .config import Config
 from .schema import Answer, Citation, Hit
 
 NUM = r"\d+(?:[.,]\d+)*(?:多|余)?"
-UNIT = r"(?:万亿|亿|万|千|百)?(?:亿元|万元|元|美元|公里|千米|米|平方米|公斤|吨|个|家|人次|人|名|项|条|场|次|起|处|艘|户|套|所|种|批|年|岁|天|倍|件|台|辆|款|只|位|座|部|章|%|％)?"
+UNIT = r"(?:万亿|亿|万|千|百)?(?:亿元|万元|元|美元|公里|千米|米|平方米|平方公里|亩|公斤|千克|吨|个|家|人次|人|名|项|条|场|次|起|处|艘|户|套|所|种|批|年|岁|天|倍|件|台|辆|款|只|位|座|部|章|%|％)?"
 QUANTITY = re.compile(rf"(?:约|近|超|逾)?{NUM}{UNIT}|[一二三四五六七八九十百千万两]+(?:个|家|项|条|名|次|年|大|种|批)")
 DATE = re.compile(
     r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?)?(?:至\d{1,2}月?\d{1,2}日)?|\d{1,2}月\d{1,2}日(?:至\d{1,2}日)?|"
@@ -94,7 +94,7 @@ class AnswerComposer:
     def compose(self, question, qvec, chunks, sentence_vectors, hits: list[Hit], documents, tokenizer) -> Answer:
         cands = self.candidates(question, qvec, chunks, sentence_vectors, hits, tokenizer)
         evidence = " ".join(c.context() for c in chunks[: self.config.answer_passages])
-        missing = missing_names(question, evidence)
+        missing = missing_names(question, evidence, tokenizer)
         confidence = self.confidence(cands)
         if not cands or missing or confidence < self.config.abstain_below:
             return self._abstain(question, hits, missing)
@@ -152,12 +152,10 @@ def _has_type(text: str, qtype: str) -> bool:
     return False
 
 
-def missing_names(question: str, evidence: str) -> list[str]:
+def missing_names(question: str, evidence: str, tokenizer) -> list[str]:
     """Places, organisations, people and years the question names but the evidence lacks."""
-    import jieba.posseg as pseg
-
     names = []
-    for word, flag in pseg.lcut(question):
+    for word, flag in tokenizer.tagged(question):
         if flag in ("ns", "nt", "nr", "nz") and len(word) >= 2 and word not in evidence:
             names.append(word)
     for year in _YEAR.findall(question):

@@ -30,10 +30,12 @@ class ModelLoadError(RuntimeError):
 def load_model(name: str, device: str = "cpu", max_seq_length: int = 512):
     """A SentenceTransformer, loaded once per process; `default` is the offline e5-small."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
     from . import offline_model
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    hf_logging.disable_progress_bar()  # the weight-loading bar is noise in a CLI or chat app
     path = str(offline_model.ensure_model()) if name == DEFAULT_MODEL else name
     try:
         model = SentenceTransformer(path, device=device)

@@ -187,8 +187,13 @@ class KnowledgeBase:
     def answer(self, question: str, mode: str | RetrievalMode | None = None) -> Answer:
         return self.answer_many([question], mode)[0]
 
-    def answer_many(self, questions: list[str], mode: str | RetrievalMode | None = None) -> list[Answer]:
-        """Answers for many questions; query vectors are encoded in one batch."""
+    def answer_many(
+        self, questions: list[str], mode: str | RetrievalMode | None = None, k: int | None = None
+    ) -> list[Answer]:
+        """Answers for many questions; query vectors are encoded in one batch.
+
+        `k` passages are retrieved per question (returned in `Answer.passages`).
+        """
         questions = [check_question(q) for q in questions]
         mode = RetrievalMode.parse(mode or self.config.mode)
         t0 = time.perf_counter()
@@ -197,7 +202,9 @@ class KnowledgeBase:
         answers = []
         for question, vector in zip(questions, vectors):
             t1 = time.perf_counter()
-            ranked, vector, tokens = self._rank(question, max(self.config.top_k, self.config.answer_passages), mode, vector)
+            ranked, vector, tokens = self._rank(
+                question, k or max(self.config.top_k, self.config.answer_passages), mode, vector
+            )
             t2 = time.perf_counter()
             rows = [int(r) for r in ranked.rows]
             answer = self.composer.compose(

@@ -22,10 +22,15 @@ class ChineseTokenizer:
     """jieba search-mode words (minus stop words and punctuation) + CJK bigrams."""
 
     def __init__(self, user_dict: str | None = None):
-        import jieba
+        import logging
 
+        import jieba
+        import jieba.posseg
+
+        jieba.setLogLevel(logging.WARNING)
         self._jieba = jieba.Tokenizer()
         self._jieba.initialize()
+        self._pos = jieba.posseg.POSTokenizer(self._jieba)
         if user_dict:
             if not Path(user_dict).is_file():
                 raise FileNotFoundError(f"jieba user dictionary {user_dict} not found; fix `user_dict` in the config.")
@@ -36,6 +41,11 @@ class ChineseTokenizer:
         with self._lock:
             raw = self._jieba.lcut_for_search(text)
         return [w.lower() for w in raw if w.strip() and _WORD.search(w) and w not in _STOP]
+
+    def tagged(self, text: str) -> list[tuple[str, str]]:
+        """(word, part-of-speech) pairs; `ns` place, `nt` organisation, `nr` person."""
+        with self._lock:
+            return [(p.word, p.flag) for p in self._pos.lcut(text)]
 
     def __call__(self, text: str) -> list[str]:
         tokens = self.words(text)

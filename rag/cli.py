@@ -1,0 +1,103 @@
+"""`rag` command line: index, ask, search."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from . import Config, KnowledgeBase, default_kb
+from .config import RetrievalMode
+from .documents import DocumentError
+from .embedding import ModelLoadError
+from .kb import IndexMismatchError, check_question
+
+USER_ERRORS = (ValueError, FileNotFoundError, DocumentError, IndexMismatchError, ModelLoadError, KeyError)
+
+
+def _fail(exc: Exception) -> None:
+    message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _kb(path: str | None) -> KnowledgeBase:
+    return KnowledgeBase.open(path) if path else default_kb()
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Show progress and library messages.")
+def main(verbose: bool) -> None:
+    """Ask questions about your Chinese documents; answers quote the source verbatim."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not verbose:
+        logging.getLogger("jieba").setLevel(logging.ERROR)
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--out", required=True, help="Index folder, e.g. index/mykb.")
+@click.option("--model", default=None, help="sentence-transformers model name or folder (default: offline e5-small).")
+@click.option("--user-dict", default=None, help="jieba user dictionary for domain terms.")
+@click.option("--add", "add_to", is_flag=True, help="Add to the existing index at --out instead of rebuilding.")
+def index(sources, out, model, user_dict, add_to):
+    """Build (or extend) a knowledge base from .txt/.md/.jsonl files and folders."""
+    try:
+        if add_to:
+            kb = KnowledgeBase.open(out, Config().replace(model=model) if model else None)
+            ids = kb.add(sources, progress=True)
+            click.echo(f"added {len(ids)} documents to {out}: {len(kb.documents)} documents, {len(kb.chunks)} chunks")
+        else:
+            config = Config().replace(model=model, user_dict=user_dict)
+            kb = KnowledgeBase.build(sources, path=out, config=config, progress=True)
+            click.echo(f"indexed {len(kb.documents)} documents, {len(kb.chunks)} chunks into {out}")
+    except USER_ERRORS as exc:
+        _fail(exc)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--kb", "kb_path", default=None, help="Index folder (default: the bundled news page).")
+@click.option("--mode", type=click.Choice([m.value for m in RetrievalMode]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+def ask(question, kb_path, mode, as_json):
+    """Answer QUESTION with quoted, cited sentences."""
+    try:
+        check_question(question)
+        answer = _kb(kb_path).answer(question, mode=mode)
+    except USER_ERRORS as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(answer.text)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--kb", "kb_path", default=None, help="Index folder (default: the bundled news page).")
+@click.option("-k", default=5, show_default=True, help="Number of passages.")
+@click.option("--mode", type=click.Choice([m.value for m in RetrievalMode]), default=None)
+@click.option("--json", "as_json", is_flag=True)
+def search(question, kb_path, k, mode, as_json):
+    """Show the ranked passages for QUESTION."""
+    try:
+        check_question(question)
+        hits = _kb(kb_path).search(question, k=k, mode=mode)
+    except USER_ERRORS as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        return
+    for rank, h in enumerate(hits, 1):
+        click.echo(f"{rank}. [{h.score:.3f}] 《{h.title}》 {h.doc_id} {h.start}-{h.end}")
+        click.echo(f"   {' '.join(h.text.split())[:200]}")
+
+
+if __name__ == "__main__":
+    main()

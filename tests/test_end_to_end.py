@@ -1,0 +1,87 @@
+"""Through the public API and the CLI, as a user would."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import rag
+
+RAG = [sys.executable, "-m", "rag.cli"]
+
+
+def test_answer_quotes_the_page_verbatim():
+    a = rag.answer("2024年青岛市进出口总值是多少？")
+    assert not a.abstained
+    assert a.short == "9076.7亿元"
+    first = a.citations[0]
+    assert a.short in first.quote
+    kb = rag.default_kb()
+    for c in a.citations:
+        assert kb.document(c.doc_id)[c.start : c.end] == c.quote
+    assert "[1]" in a.text and a.short in a.text
+    assert json.loads(json.dumps(a.to_dict(), ensure_ascii=False))["short"] == "9076.7亿元"
+
+
+def test_paraphrased_question_is_answered():
+    a = rag.answer("青岛和多少个国家地区做生意？")
+    assert a.short == "242个"
+
+
+def test_question_about_another_city_abstains():
+    a = rag.answer("2024年济南市进出口总值是多少？")
+    assert a.abstained and a.short is None and not a.citations
+    assert "没有" in a.text and a.passages
+
+
+def test_empty_question_is_a_value_error():
+    with pytest.raises(ValueError, match="empty"):
+        rag.answer("   ")
+
+
+def test_huge_question_is_handled_in_normal_time():
+    t = time.perf_counter()
+    a = rag.answer("青岛进出口" * 20000)
+    assert time.perf_counter() - t < 30
+    assert isinstance(a.abstained, bool)
+
+
+def _cli(*args, **kw):
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    return subprocess.run(RAG + list(args), capture_output=True, text=True, env=env, timeout=300, **kw)
+
+
+def test_cli_ask_json_and_text():
+    out = _cli("ask", "2024年青岛市进出口总值是多少？", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["short"] == "9076.7亿元" and data["citations"][0]["n"] == 1
+    text = _cli("ask", "对接会什么时候举行？")
+    assert "1月16日至17日" in text.stdout
+
+
+def test_cli_empty_question_exits_2_with_one_line():
+    out = _cli("ask", " ")
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "empty" in out.stderr
+
+
+def test_cli_index_search_and_errors(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "tea.txt").write_bytes("崂山绿茶\n\n崂山绿茶产自青岛崂山区，2024年茶园面积达到3.2万亩。".encode("gbk"))
+    (docs / "blob.bin").write_bytes(b"\x00\x01\x02")
+    out = _cli("index", str(docs), "--out", str(tmp_path / "kb"))
+    assert out.returncode == 0, out.stderr
+    assert "blob.bin" in out.stderr
+    found = _cli("search", "崂山茶园面积", "--kb", str(tmp_path / "kb"), "-k", "1")
+    assert "崂山绿茶" in found.stdout
+    answer = _cli("ask", "崂山茶园面积有多少？", "--kb", str(tmp_path / "kb"), "--json")
+    assert json.loads(answer.stdout)["short"] == "3.2万亩"
+    missing = _cli("index", str(tmp_path / "nope"), "--out", str(tmp_path / "kb2"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    wrong = _cli("ask", "问题", "--kb", str(tmp_path / "nothing"))
+    assert wrong.returncode == 2 and "rag index" in wrong.stderr

@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from rag import Config, IndexMismatchError, KnowledgeBase
+
+
+def test_search_returns_cited_passages(news_kb):
+    hits = news_kb.search("青岛有多少个项目入选省绿色低碳高质量发展重点项目", k=3)
+    assert hits[0].title == "青岛再添99个省绿色低碳高质量发展重点项目"
+    for h in hits:
+        assert h.dense_score is not None and h.keyword_score is not None
+        assert news_kb.document(h.doc_id)[h.start : h.end].replace("\n", "")[:10] == h.text.replace("\n", "")[:10]
+
+
+def test_modes_all_rank_the_right_article(news_kb):
+    for mode in ("hybrid", "dense", "keyword"):
+        assert "鳎鱼" in news_kb.search("鳎鱼养殖项目用了多久出鱼", k=1, mode=mode)[0].title
+
+
+def test_unknown_mode_is_a_clear_error(news_kb):
+    with pytest.raises(ValueError, match="hybrid"):
+        news_kb.search("青岛", mode="fuzzy")
+
+
+def test_open_roundtrip_add_and_remove(news_kb, tmp_path):
+    path = news_kb.path
+    kb = KnowledgeBase.open(path)
+    assert len(kb.chunks) == len(news_kb.chunks)
+    extra = tmp_path / "extra.txt"
+    extra.write_text("崂山茶\n\n崂山茶产自青岛崂山，2024年产量达到300吨。", encoding="utf-8")
+    kb.add([extra])
+    kb2 = KnowledgeBase.open(path)
+    assert "extra.txt" in kb2.documents
+    assert kb2.answer("崂山茶2024年产量是多少？").short == "300吨"
+    kb2.remove(["extra.txt"])
+    kb3 = KnowledgeBase.open(path)
+    assert "extra.txt" not in kb3.documents and len(kb3.chunks) == len(news_kb.chunks)
+
+
+def test_index_from_another_model_or_format_is_refused(news_kb):
+    with pytest.raises(IndexMismatchError, match="rebuild|Rebuild"):
+        KnowledgeBase.open(news_kb.path, Config(model="BAAI/bge-small-zh-v1.5"))
+    version = (news_kb.path / "CURRENT").read_text().strip()
+    manifest_path = news_kb.path / version / "manifest.json"
+    original = manifest_path.read_text()
+    try:
+        data = json.loads(original)
+        data["format_version"] = 0
+        manifest_path.write_text(json.dumps(data))
+        with pytest.raises(IndexMismatchError, match="older format"):
+            KnowledgeBase.open(news_kb.path)
+    finally:
+        manifest_path.write_text(original)
+
+
+def test_interrupted_save_leaves_previous_index_usable(news_kb, monkeypatch, tmp_path):
+    kb = KnowledgeBase.open(news_kb.path)
+    kb.save(tmp_path / "copy")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(kb.dense, "save", boom)
+    with pytest.raises(OSError):
+        kb.save(tmp_path / "copy")
+    reopened = KnowledgeBase.open(tmp_path / "copy")
+    assert len(reopened.chunks) == len(news_kb.chunks)
+
+
+def test_missing_index_folder_says_how_to_build(tmp_path):
+    with pytest.raises(FileNotFoundError, match="rag index"):
+        KnowledgeBase.open(tmp_path / "none")
