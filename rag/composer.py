@@ -39,6 +39,7 @@ QUESTION_TYPES = (
 _QUESTION_WORDS = re.compile(
     r"多少|几[个家项条名次年月天]?|什么时候|什么|哪些|哪个|哪里|哪儿|哪一?[天年个家位]?|谁|何时|何地|如何|怎么样?|为什么|是否|吗|呢|？|\?"
 )
+_CLAUSE = re.compile(r"[，,；;。！？!?：:]")
 _YEAR = re.compile(r"(?:19|20)\d{2}年?")
 
 
@@ -174,16 +175,32 @@ def short_answer(question: str, quote: str) -> str | None:
         pattern = DATE
     else:
         return None
-    anchors = [m.start() for w in _anchor_words(question) for m in re.finditer(re.escape(w), quote)]
-    best, best_cost = None, None
+    anchors = set(_anchor_words(question))
+    best, best_score = None, None
     for m in pattern.finditer(quote):
         span = m.group()
         if not span or span in question or not re.search(r"\d|[一二三四五六七八九十两]|年|日|旬|底|初", span):
             continue
-        cost = min((abs(m.start() - a) for a in anchors), default=m.start())
-        if best_cost is None or cost < best_cost:
-            best, best_cost = span, cost
+        # the answer sits where the question's words are: count them just before and after it
+        left = _CLAUSE.split(quote[max(0, m.start() - 25) : m.start()])[-1][::-1]
+        right = _CLAUSE.split(quote[m.end() : m.end() + 10])[0]
+        score = (_nearness(left[::-1], anchors, reverse=True) + 0.5 * _nearness(right, anchors), -m.start())
+        if best_score is None or score > best_score:
+            best, best_score = span, score
     return best
+
+
+def _nearness(context: str, anchors: set[str], reverse: bool = False) -> float:
+    """Question bigrams found in `context`, each worth less the farther it is from the span."""
+    total, seen = 0.0, set()
+    n = len(context)
+    for i in range(n - 1):
+        gram = context[i : i + 2]
+        if gram in anchors and gram not in seen:
+            seen.add(gram)
+            distance = (n - i - 2) if reverse else i
+            total += 1.0 / (1.0 + distance / 10.0)
+    return total
 
 
 def _anchor_words(question: str) -> list[str]:
