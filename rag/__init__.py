@@ -45,7 +45,7 @@ def _open_or_build(path: Path, sources: list[Path]) -> KnowledgeBase:
         manifest = read_manifest(path)
         fresh = (
             manifest.get("corpus_fingerprint") == wanted
-            and manifest.get("config") == config.to_dict()
+            and {k: manifest["config"].get(k) for k in config.INDEX_FIELDS} == config.index_settings()
         )
         if fresh:
             return KnowledgeBase.open(path)

@@ -12,7 +12,9 @@ question names a place, body or year that the evidence never mentions.
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,9 +50,15 @@ class Candidate:
     chunk_rank: int
     chunk: Chunk
     index: int  # sentence index inside the chunk
-    score: float
-    dense: float
-    overlap: float
+    dense: float  # cosine(question, late-chunked sentence vector)
+    overlap: float  # share of the question's content tokens in the sentence
+    idf_overlap: float  # the same share, weighted by corpus IDF
+    local_overlap: float  # weighted by rarity among the candidate sentences
+    typed: float  # holds the kind of thing asked for
+    score: float = 0.0
+
+    def features(self) -> list[float]:
+        return [self.dense, self.overlap, self.idf_overlap, self.local_overlap, self.typed]
 
 
 def question_type(question: str) -> str | None:
@@ -67,33 +75,44 @@ class AnswerComposer:
         self.config = config
 
     # -- scoring --------------------------------------------------------------------------
-    def candidates(self, question, qvec, chunks, sentence_vectors, hits, tokenizer) -> list[Candidate]:
+    def candidates(self, question, qvec, chunks, sentence_vectors, tokenizer, idf) -> list[Candidate]:
+        """Every sentence of the top passages, with its features and score.
+
+        Local rarity matters because the topic words (the entity the question is about)
+        occur in every candidate sentence; the words that single out the answering
+        sentence are the rarer ones among the candidates.
+        """
         q_tokens = set(tokenizer(question)) - set(tokenizer("".join(_QUESTION_WORDS.findall(question))))
         qtype = question_type(question)
-        top = hits[0].score if hits and hits[0].score > 0 else 1.0
-        out = []
-        for rank, (chunk, svecs, hit) in enumerate(zip(chunks, sentence_vectors, hits)):
-            if rank >= self.config.answer_passages:
-                break
+        chunks = chunks[: self.config.answer_passages]
+        sentences = []
+        for rank, (chunk, svecs) in enumerate(zip(chunks, sentence_vectors)):
             dense = svecs.astype(np.float32) @ qvec if qvec is not None else np.zeros(len(chunk.sentence_spans))
             for i, (a, b) in enumerate(chunk.sentence_spans):
                 text = chunk.text[a:b]
-                s_tokens = set(tokenizer(text))
-                overlap = len(q_tokens & s_tokens) / max(1, len(q_tokens))
-                typed = 1.0 if qtype and _has_type(text, qtype) else 0.0
-                score = (
-                    self.config.sentence_dense_weight * float(dense[i])
-                    + self.config.sentence_overlap_weight * overlap
-                    + self.config.passage_weight * max(hit.score, 0) / top
-                    + 0.2 * typed
-                )
-                out.append(Candidate(rank, chunk, i, score, float(dense[i]), overlap))
+                sentences.append((rank, chunk, i, float(dense[i]), text, set(tokenizer(text)) & q_tokens))
+        n = len(sentences)
+        local_df = Counter(t for *_, hits in sentences for t in hits)
+        local = {t: math.log(1 + n / (1 + local_df[t])) for t in q_tokens}
+        global_ = idf(q_tokens)
+        total_local, total_global = sum(local.values()) or 1.0, sum(global_.values()) or 1.0
+        out = []
+        for rank, chunk, i, dense, text, hits in sentences:
+            cand = Candidate(
+                rank, chunk, i, dense,
+                overlap=len(hits) / max(1, len(q_tokens)),
+                idf_overlap=sum(global_[t] for t in hits) / total_global,
+                local_overlap=sum(local[t] for t in hits) / total_local,
+                typed=1.0 if qtype and _has_type(text, qtype) else 0.0,
+            )
+            cand.score = float(np.dot(self.config.sentence_weights, cand.features()))
+            out.append(cand)
         out.sort(key=lambda c: -c.score)
         return out
 
     # -- composing ------------------------------------------------------------------------
-    def compose(self, question, qvec, chunks, sentence_vectors, hits: list[Hit], documents, tokenizer) -> Answer:
-        cands = self.candidates(question, qvec, chunks, sentence_vectors, hits, tokenizer)
+    def compose(self, question, qvec, chunks, sentence_vectors, hits: list[Hit], documents, tokenizer, idf) -> Answer:
+        cands = self.candidates(question, qvec, chunks, sentence_vectors, tokenizer, idf)
         evidence = " ".join(c.context() for c in chunks[: self.config.answer_passages])
         missing = missing_names(question, evidence, tokenizer)
         confidence = self.confidence(cands)

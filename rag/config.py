@@ -46,14 +46,20 @@ class Config:
     answer_passages: int = 3  # passages the composer reads
     max_quotes: int = 2
     # composer weights and abstention threshold: tuned on the dev split (eval/)
-    sentence_dense_weight: float = 1.0
-    sentence_overlap_weight: float = 1.0
-    passage_weight: float = 0.5
+    # sentence score = weights · (dense, overlap, idf_overlap, local_overlap, typed);
+    # learned on CMRC 2018 trial + half of dev by benchmarks/tune_composer.py
+    sentence_weights: list[float] = field(default_factory=lambda: [100.0, 5.5, -15.6, 17.5, 2.0])
     abstain_below: float = 0.5
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.mode = RetrievalMode.parse(self.mode)
+
+    INDEX_FIELDS = ("model", "max_seq_length", "chunk_max_chars", "chunk_min_chars", "user_dict")
+
+    def index_settings(self) -> dict:
+        """The settings an index is built with; changing any of them needs a rebuild."""
+        return {name: getattr(self, name) for name in self.INDEX_FIELDS}
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)

@@ -43,6 +43,8 @@ def read_squad(path: str | Path) -> QASet:
             doc_id = str(para.get("id") or f"{article.get('id', title)}-{p_index}")
             docs.append(Document(doc_id, para["context"], title, str(path)))
             for qa in para["qas"]:
+                if not qa["question"].strip():
+                    continue  # CMRC trial has a blank question; it cannot be asked
                 answers = list(dict.fromkeys(a["text"] for a in qa.get("answers", []) if a["text"].strip()))
                 items.append(QAItem(str(qa["id"]), qa["question"], answers, [doc_id]))
     return QASet(Path(path).stem, docs, items)

@@ -9,6 +9,7 @@ the previous index whole and usable.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -215,6 +216,7 @@ class KnowledgeBase:
                 self._hits(ranked),
                 self.documents,
                 self.tokenizer,
+                self.retriever.keyword.idf,
             )
             t3 = time.perf_counter()
             answer.timings = {"encode": encode_each, "retrieve": t2 - t1, "compose": t3 - t2}
@@ -276,14 +278,16 @@ class KnowledgeBase:
                 f"{root} was built by an older format (version {manifest.get('format_version')}, this program "
                 f"reads {FORMAT_VERSION}). Rebuild it: `rag index SRC... --out {root}`."
             )
-        saved = Config.from_dict(manifest["config"])
+        # index-shaping settings come from the manifest; query-time ones from the caller/defaults
+        built_with = {k: manifest["config"][k] for k in Config.INDEX_FIELDS if k in manifest["config"]}
+        saved = dataclasses.replace(config or Config(), **built_with)
         if config is not None and config.model != saved.model:
             raise IndexMismatchError(
                 f"{root} was built with model {saved.model!r}, not {config.model!r}; vectors from different models "
                 f"cannot be mixed. Rebuild it: `rag index SRC... --out {root} --model {config.model}`, "
                 f"or open it without choosing a model."
             )
-        kb = cls(config or saved, root)
+        kb = cls(saved, root)
         if kb.encoder.dim != manifest["dim"]:
             raise IndexMismatchError(f"{root}: model dimension {kb.encoder.dim} != index dimension {manifest['dim']}; rebuild it.")
         for row in _read_jsonl(folder / "documents.jsonl"):

@@ -76,6 +76,18 @@ class KeywordIndex:
             return np.zeros(self.size, np.float32)
         return np.asarray(self._bm25.get_scores(known), np.float32)
 
+    def idf(self, tokens: set[str]) -> dict[str, float]:
+        """BM25 inverse document frequency of each token (document frequency from the index)."""
+        if not self.size:
+            return {t: 0.0 for t in tokens}
+        vocab, indptr = self._bm25.vocab_dict, self._bm25.scores["indptr"]
+        out = {}
+        for t in tokens:
+            col = vocab.get(t)
+            df = int(indptr[col + 1] - indptr[col]) if col is not None else 0
+            out[t] = float(np.log(1 + (self.size - df + 0.5) / (df + 0.5)))
+        return out
+
     def search(self, query_tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self.scores(query_tokens)
         if not len(scores):
