@@ -24,8 +24,16 @@ from .config import Config
 from .schema import Answer, Citation, Hit
 
 NUM = r"\d+(?:[.,]\d+)*(?:多|余)?"
-UNIT = r"(?:万亿|亿|万|千|百)?(?:亿元|万元|元|美元|公里|千米|米|平方米|平方公里|亩|公斤|千克|吨|个|家|人次|人|名|项|条|场|次|起|处|艘|户|套|所|种|批|年|岁|天|倍|件|台|辆|款|只|位|座|部|章|%|％)?"
-QUANTITY = re.compile(rf"(?:约|近|超|逾)?{NUM}{UNIT}|[一二三四五六七八九十百千万两]+(?:个|家|项|条|名|次|年|大|种|批)")
+MEASURE = (
+    "亿元|万元|元|美元|平方公里|平方米|公里|千米|米|亩|公斤|千克|吨|家次|人次|个百分点|个|家|人|名|项|条|场|次|起|处|"
+    "艘|户|套|所|种|批|尾|年|岁|天|倍|件|台|辆|款|只|位|座|部|章|层|级|%|％|[A-Za-z]{1,3}\b"
+)
+UNIT = rf"(?:万亿|亿|万|千|百)?(?:{MEASURE})?"
+QUANTITY = re.compile(
+    rf"(?:约|近|超过|超|逾)?{NUM}{UNIT}(?:左右|以上|以下|多)?|[一二三四五六七八九十百千万两]+(?:个|家|项|条|名|次|年|大|种|批)"
+)
+_ASKED_UNIT = re.compile(rf"(?:多少|几)({MEASURE}|钱)")
+_YEAR_SPAN = re.compile(r"^\d{4}年$")
 DATE = re.compile(
     r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?)?(?:至\d{1,2}月?\d{1,2}日)?|\d{1,2}月\d{1,2}日(?:至\d{1,2}日)?|"
     r"(?:\d{1,2}月)?(?:上旬|中旬|下旬|底|初)|今年|去年|明年|近日|日前"
@@ -61,6 +69,11 @@ class Candidate:
         return [self.dense, self.overlap, self.idf_overlap, self.local_overlap, self.typed]
 
 
+def content_tokens(question: str, tokenizer) -> set[str]:
+    """The question's tokens without its question words (多少, 哪些, 谁…) or bigrams across them."""
+    return set(tokenizer(_QUESTION_WORDS.sub(" ", question)))
+
+
 def question_type(question: str) -> str | None:
     for name, pattern in QUESTION_TYPES:
         if pattern.search(question):
@@ -82,7 +95,7 @@ class AnswerComposer:
         occur in every candidate sentence; the words that single out the answering
         sentence are the rarer ones among the candidates.
         """
-        q_tokens = set(tokenizer(question)) - set(tokenizer("".join(_QUESTION_WORDS.findall(question))))
+        q_tokens = content_tokens(question, tokenizer)
         qtype = question_type(question)
         chunks = chunks[: self.config.answer_passages]
         sentences = []
@@ -103,7 +116,7 @@ class AnswerComposer:
                 overlap=len(hits) / max(1, len(q_tokens)),
                 idf_overlap=sum(global_[t] for t in hits) / total_global,
                 local_overlap=sum(local[t] for t in hits) / total_local,
-                typed=1.0 if qtype and _has_type(text, qtype) else 0.0,
+                typed=1.0 if qtype and _has_type(text, qtype, tokenizer) else 0.0,
             )
             cand.score = float(np.dot(self.config.sentence_weights, cand.features()))
             out.append(cand)
@@ -136,11 +149,10 @@ class AnswerComposer:
 
     @staticmethod
     def confidence(cands: list[Candidate]) -> float:
-        """Evidence strength of the best sentence on an absolute scale (not relative)."""
+        """Evidence strength of the best sentence on an absolute scale (model-specific)."""
         if not cands:
             return 0.0
-        best = cands[0]
-        return best.dense + best.overlap
+        return cands[0].dense + 0.1 * cands[0].overlap
 
     def _abstain(self, question, hits, missing) -> Answer:
         lines = ["文档中没有找到这个问题的答案。"]
@@ -164,25 +176,54 @@ def render(short: str | None, citations: list[Citation]) -> str:
     return "\n".join(lines)
 
 
-def _has_type(text: str, qtype: str) -> bool:
+def _has_type(text: str, qtype: str, tokenizer) -> bool:
+    """Does the sentence hold the kind of thing the question asks for?"""
     if qtype == "quantity":
         return bool(re.search(r"\d", text))
     if qtype == "date":
         return bool(DATE.search(text))
+    if qtype == "list":
+        return "、" in text or bool(re.search(r"包括|分别|以及", text))
+    if qtype in ("person", "place"):
+        wanted = {"person": ("nr",), "place": ("ns", "nt")}[qtype]
+        return any(flag in wanted for _, flag in tokenizer.tagged(text))
     return False
 
 
+_GENERIC_PLACES = set("城市 国家 地区 地方 大洋 大陆 省份 首都 省会 县城 乡村 海外 国内 国外 全国 全省 全市 本市".split())
+
+
 def missing_names(question: str, evidence: str, tokenizer) -> list[str]:
-    """Places, organisations, people and years the question names but the evidence lacks."""
-    names = []
+    """Places, organisations, people and years the question names but the evidence lacks.
+
+    jieba's tags are noisy (张静美的 → 美的/nt), so a name counts as missing only when
+    most of its characters are not covered by question fragments the evidence contains.
+    """
+    covered = _covered_chars(question, evidence)
+    names, pos = [], 0
     for word, flag in tokenizer.tagged(question):
-        if flag in ("ns", "nt", "nr", "nz") and len(word) >= 2 and word not in evidence:
-            names.append(word)
+        start = question.find(word, pos)
+        pos = start + len(word) if start >= 0 else pos
+        if flag not in ("ns", "nt", "nr", "nz") or len(word) < 2 or word in _GENERIC_PLACES or word in evidence:
+            continue
+        if len(word) > 2 and word[-1] in "市省县区" and word[:-1] in evidence:
+            continue  # 济南市 vs 济南
+        if flag != "ns" and start >= 0 and sum(covered[start : start + len(word)]) * 2 >= len(word):
+            continue  # a mis-tagged fragment of words the evidence does contain
+        names.append(word)
     for year in _YEAR.findall(question):
-        digits = year.rstrip("年")
-        if digits not in evidence:
+        if year.rstrip("年") not in evidence:
             names.append(year)
     return names
+
+
+def _covered_chars(question: str, evidence: str) -> list[bool]:
+    """Which characters of the question lie in a 2+ character fragment found in the evidence."""
+    covered = [False] * len(question)
+    for i in range(len(question) - 1):
+        if question[i : i + 2] in evidence:
+            covered[i] = covered[i + 1] = True
+    return covered
 
 
 def short_answer(question: str, quote: str) -> str | None:
@@ -195,6 +236,9 @@ def short_answer(question: str, quote: str) -> str | None:
     else:
         return None
     anchors = set(_anchor_words(question))
+    asked = _ASKED_UNIT.search(question)
+    unit = "元" if asked and asked.group(1) == "钱" else (asked.group(1) if asked else None)
+    wants_day = bool(re.search(r"哪一?天|几月几[日号]|什么时候|何时|日期", question))
     best, best_score = None, None
     for m in pattern.finditer(quote):
         span = m.group()
@@ -203,9 +247,15 @@ def short_answer(question: str, quote: str) -> str | None:
         # the answer sits where the question's words are: count them just before and after it
         left = _CLAUSE.split(quote[max(0, m.start() - 25) : m.start()])[-1][::-1]
         right = _CLAUSE.split(quote[m.end() : m.end() + 10])[0]
-        score = (_nearness(left[::-1], anchors, reverse=True) + 0.5 * _nearness(right, anchors), -m.start())
-        if best_score is None or score > best_score:
-            best, best_score = span, score
+        score = _nearness(left[::-1], anchors, reverse=True) + 0.5 * _nearness(right, anchors)
+        if unit and unit in span:
+            score += 2.0  # 多少家 → a count of 家
+        if qtype == "quantity" and _YEAR_SPAN.match(span):
+            score -= 3.0  # a year is rarely the answer to 多少
+        if qtype == "date" and wants_day:
+            score += 1.0 if "日" in span else -2.0 if _YEAR_SPAN.match(span) else 0.0
+        if best_score is None or (score, -m.start()) > best_score:
+            best, best_score = span, (score, -m.start())
     return best
 
 

@@ -48,8 +48,10 @@ class Config:
     # composer weights and abstention threshold: tuned on the dev split (eval/)
     # sentence score = weights · (dense, overlap, idf_overlap, local_overlap, typed);
     # learned on CMRC 2018 trial + half of dev by benchmarks/tune_composer.py
-    sentence_weights: list[float] = field(default_factory=lambda: [100.0, 5.5, -15.6, 17.5, 2.0])
-    abstain_below: float = 0.5
+    sentence_weights: list[float] = field(default_factory=lambda: [100.0, 4.6, -12.7, 14.7, 1.5])
+    # below this confidence (sentence cosine + 0.1·overlap) the composer abstains; cosine
+    # scales differ between models, so set it per model (0.86 suits the default e5-small)
+    abstain_below: float = 0.86
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):

@@ -1,39 +1,63 @@
-"""Benchmarks: SQuAD-format sets (CMRC 2018) → retrieval and answer metrics.
+"""Evaluation: datasets, metrics and the runner behind `rag eval`.
 
-Retrieval metrics come from `ranx` (hit rate, MRR, nDCG), not hand-written formulas.
-A retrieved chunk counts as relevant when it comes from the gold paragraph.
+Datasets: the bundled known-Q&A set (`eval/qingdao_qa.jsonl` over `corpus/`),
+SQuAD-format JSON (CMRC 2018) and BEIR folders (`corpus.jsonl`, `queries.jsonl`,
+`qrels/*.tsv`). Retrieval metrics come from `ranx`; a retrieved passage is
+relevant when it contains the question's evidence (bundled set) or comes from the
+gold paragraph (SQuAD) or is judged in the qrels (BEIR).
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 import statistics
+import string
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .documents import Document
+from .documents import Document, load_documents
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_QA = ROOT / "eval" / "qingdao_qa.jsonl"
+ALIASES = {
+    "qingdao": BUNDLED_QA,
+    "cmrc2018-dev": ROOT / "data" / "cmrc2018" / "cmrc2018_dev.json",
+    "cmrc2018-trial": ROOT / "data" / "cmrc2018" / "cmrc2018_trial.json",
+}
 
 
 @dataclass
 class QAItem:
     qid: str
     question: str
-    answers: list[str]
-    doc_ids: list[str]  # gold paragraphs
-    evidence: str = ""
+    answers: list[str]  # empty: the documents hold no answer
+    doc_ids: list[str] = field(default_factory=list)  # gold documents (SQuAD, BEIR)
+    evidence: str = ""  # verbatim supporting text (bundled set)
     type: str = ""
     split: str = ""
 
 
 @dataclass
-class QASet:
+class Dataset:
     name: str
     documents: list[Document]
-    items: list[QAItem] = field(default_factory=list)
+    items: list[QAItem]
+    has_answers: bool = True
+
+    def split(self, name: str | None) -> list[QAItem]:
+        if not name:
+            return self.items
+        chosen = [it for it in self.items if it.split == name]
+        if not chosen and any(it.split for it in self.items):
+            raise ValueError(f"no questions in split {name!r}; splits here: {sorted({i.split for i in self.items})}")
+        return chosen or self.items
 
 
-def read_squad(path: str | Path) -> QASet:
+# ---- readers ---------------------------------------------------------------------------
+def read_squad(path: str | Path) -> Dataset:
     """SQuAD/CMRC JSON: each paragraph becomes a document, each question an item."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     docs, items = [], []
@@ -47,28 +71,116 @@ def read_squad(path: str | Path) -> QASet:
                     continue  # CMRC trial has a blank question; it cannot be asked
                 answers = list(dict.fromkeys(a["text"] for a in qa.get("answers", []) if a["text"].strip()))
                 items.append(QAItem(str(qa["id"]), qa["question"], answers, [doc_id]))
-    return QASet(Path(path).stem, docs, items)
+    return Dataset(Path(path).stem, docs, items)
 
 
-def retrieval_metrics(run: dict[str, dict[str, float]], items: list[QAItem]) -> dict[str, float]:
-    """Hit@1/3/5, MRR@10 and nDCG@10 from ranx over doc-level runs."""
+def read_beir(folder: str | Path, split: str = "test") -> Dataset:
+    """BEIR folder: retrieval only (BEIR has no answer strings)."""
+    folder = Path(folder)
+    docs = load_documents([folder / "corpus.jsonl"])
+    queries = {}
+    for line in (folder / "queries.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            queries[str(row.get("_id", row.get("id")))] = row["text"]
+    qrels_file = folder / "qrels" / f"{split}.tsv"
+    if not qrels_file.exists():
+        found = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+        raise FileNotFoundError(f"{qrels_file} not found; qrels here: {found}")
+    gold: dict[str, list[str]] = {}
+    with open(qrels_file, encoding="utf-8") as f:
+        for row in csv.reader(f, delimiter="\t"):
+            if len(row) >= 3 and row[0] != "query-id" and float(row[2]) > 0:
+                gold.setdefault(row[0], []).append(row[1])
+    items = [QAItem(q, queries[q], [], docs_) for q, docs_ in gold.items() if q in queries]
+    return Dataset(folder.name, docs, items, has_answers=False)
+
+
+def read_qa_jsonl(path: str | Path, documents: list[Document]) -> Dataset:
+    """The bundled format: id, question, answers, evidence, article, type, split per line."""
+    items = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            items.append(QAItem(row["id"], row["question"], row["answers"], [], row.get("evidence", ""),
+                                row.get("type", ""), row.get("split", "")))
+    return Dataset(Path(path).stem, documents, items)
+
+
+def load_dataset(name: str | Path | None = None) -> Dataset:
+    """By alias (`qingdao`, `cmrc2018-dev`, `cmrc2018-trial`) or path (.json SQuAD, .jsonl Q&A, BEIR folder)."""
+    path = ALIASES.get(str(name or "qingdao"), Path(str(name)))
+    if not path.exists():
+        raise FileNotFoundError(f"dataset {name!r} not found; use {sorted(ALIASES)} or a path.")
+    if path.is_dir():
+        return read_beir(path)
+    if path.suffix == ".json":
+        return read_squad(path)
+    return read_qa_jsonl(path, load_documents([ROOT / "corpus"]))
+
+
+# ---- metrics -------------------------------------------------------------------------------
+_PUNCT = set(string.punctuation) | set("，。、；：？！“”‘’（）《》【】「」『』…—·～－")
+
+
+def _segments(text: str) -> list[str]:
+    """CMRC 2018 official segmentation: Chinese characters one by one, Latin words whole."""
+    out, word = [], ""
+    for ch in text.lower():
+        if re.match(r"[\u4e00-\u9fff]", ch) or ch in _PUNCT or ch.isspace():
+            if word:
+                out.append(word)
+                word = ""
+            if not ch.isspace() and ch not in _PUNCT:
+                out.append(ch)
+        else:
+            word += ch
+    if word:
+        out.append(word)
+    return out
+
+
+def _lcs(a: list[str], b: list[str]) -> int:
+    """Longest common substring length, as the official CMRC scorer uses for F1."""
+    best, prev = 0, [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b, 1):
+            if x == y:
+                cur[j] = prev[j - 1] + 1
+                best = max(best, cur[j])
+        prev = cur
+    return best
+
+
+def exact_match(prediction: str, answers: list[str]) -> float:
+    pred = "".join(_segments(prediction))
+    return float(any(pred == "".join(_segments(a)) for a in answers))
+
+
+def f1(prediction: str, answers: list[str]) -> float:
+    pred = _segments(prediction)
+    best = 0.0
+    for a in answers:
+        gold = _segments(a)
+        common = _lcs(pred, gold)
+        if common:
+            p, r = common / len(pred), common / len(gold)
+            best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+def retrieval_metrics(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+    """Hit@1/3/5, MRR@10 and nDCG@10 from ranx."""
     from ranx import Qrels, Run, evaluate
 
-    qrels = Qrels({it.qid: {d: 1 for d in it.doc_ids} for it in items if it.doc_ids})
-    judged = {qid: docs for qid, docs in run.items() if qid in qrels.qrels}
-    filled = {qid: judged.get(qid) or {"__none__": 0.0} for qid in qrels.qrels}
-    metrics = ["hit_rate@1", "hit_rate@3", "hit_rate@5", "mrr@10", "ndcg@10"]
-    scores = evaluate(qrels, Run(filled), metrics)
-    names = {"hit_rate@1": "hit@1", "hit_rate@3": "hit@3", "hit_rate@5": "hit@5"}
-    return {names.get(m, m): float(v) for m, v in scores.items()}
-
-
-def doc_run(hits) -> dict[str, float]:
-    """Chunk hits → best score per document, in rank order."""
-    out: dict[str, float] = {}
-    for rank, hit in enumerate(hits):
-        out.setdefault(hit.doc_id, float(len(hits) - rank))
-    return out
+    qrels = {q: r for q, r in qrels.items() if r}
+    if not qrels:
+        return {}
+    filled = {q: run.get(q) or {"__none__": 0.0} for q in qrels}
+    names = {"hit_rate@1": "hit@1", "hit_rate@3": "hit@3", "hit_rate@5": "hit@5", "mrr@10": "mrr@10", "ndcg@10": "ndcg@10"}
+    scores = evaluate(Qrels(qrels), Run(filled), list(names))
+    return {names[m]: float(v) for m, v in scores.items()}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -78,41 +190,99 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def run_qa(kb, items: list[QAItem], mode=None, k: int = 10, progress: bool = True) -> dict:
-    """Retrieval and answer figures for `items` against `kb`."""
+def _mean(values) -> float:
+    values = list(values)
+    return statistics.mean(values) if values else float("nan")
+
+
+# ---- runner ---------------------------------------------------------------------------------
+@dataclass
+class Record:
+    item: QAItem
+    short: str | None
+    quote: str
+    abstained: bool
+    quote_hit: bool
+    retrieved: list[str]
+    relevant: list[str]
+    seconds: float
+    verbatim: list[bool] = field(default_factory=list)  # document[start:end] == quote, per citation
+
+    def to_dict(self) -> dict:
+        return {"id": self.item.qid, "question": self.item.question, "answers": self.item.answers,
+                "type": self.item.type, "short": self.short, "quote": self.quote, "abstained": self.abstained,
+                "quote_hit": self.quote_hit, "retrieved": self.retrieved[:5], "relevant": self.relevant}
+
+
+def relevant_ids(kb, item: QAItem) -> tuple[str, list[str]]:
+    """('chunk', chunk ids holding the evidence) or ('doc', gold document ids)."""
+    if not item.evidence:
+        return "doc", list(item.doc_ids)
+    out = []
+    for chunk in kb.chunks.values():
+        text = kb.document(chunk.doc_id)[chunk.start : chunk.end]
+        if item.evidence in text:
+            out.append(chunk.chunk_id)
+    if not out:  # evidence crosses chunks: any chunk overlapping it counts
+        for doc_id, doc in kb.documents.items():
+            at = doc.text.find(item.evidence)
+            if at >= 0:
+                out += [c.chunk_id for c in kb.chunks.values()
+                        if c.doc_id == doc_id and c.start < at + len(item.evidence) and c.end > at]
+    return "chunk", out
+
+
+def run_qa(kb, items: list[QAItem], mode=None, k: int = 10, progress: bool = True, batch: int = 32) -> dict:
+    """Retrieval, answer and cost figures for `items` against `kb` (one mode)."""
     from tqdm import tqdm
 
     run: dict[str, dict[str, float]] = {}
-    rows = []
-    latencies = []
-    batch = 32
-    bar = tqdm(total=len(items), disable=not progress, desc="questions")
+    qrels: dict[str, dict[str, int]] = {}
+    records: list[Record] = []
+    bar = tqdm(total=len(items), disable=not progress, desc=f"questions ({mode or 'default'})")
+    t_start = time.perf_counter()
     for start in range(0, len(items), batch):
-        chunk = items[start : start + batch]
+        group = items[start : start + batch]
         t0 = time.perf_counter()
-        answers = kb.answer_many([it.question for it in chunk], mode=mode, k=k)
-        per = (time.perf_counter() - t0) / len(chunk)
-        for it, ans in zip(chunk, answers):
-            latencies.append(per)
-            run[it.qid] = doc_run(ans.passages)
+        answers = kb.answer_many([it.question for it in group], mode=mode, k=k)
+        per = (time.perf_counter() - t0) / len(group)
+        for it, ans in zip(group, answers):
+            level, relevant = relevant_ids(kb, it)
+            key = (lambda h: h.chunk_id) if level == "chunk" else (lambda h: h.doc_id)
+            ranking: dict[str, float] = {}
+            for rank, hit in enumerate(ans.passages):
+                ranking.setdefault(key(hit), float(len(ans.passages) - rank))
+            run[it.qid] = ranking
+            qrels[it.qid] = {r: 1 for r in relevant}
             quote = ans.citations[0].quote if ans.citations else ""
-            rows.append((it, ans, any(a in quote for a in it.answers) if it.answers else None))
-        bar.update(len(chunk))
+            hit = any(a in quote for a in it.answers)
+            verbatim = [kb.document(c.doc_id)[c.start : c.end] == c.quote for c in ans.citations]
+            records.append(Record(it, ans.short, quote, ans.abstained, hit, list(ranking), relevant, per, verbatim))
+        bar.update(len(group))
     bar.close()
-    answerable = [r for r in rows if r[0].answers]
-    unanswerable = [r for r in rows if not r[0].answers]
-    result = retrieval_metrics(run, [it for it in items if it.doc_ids])
-    result["quote@1"] = statistics.mean(r[2] for r in answerable) if answerable else float("nan")
-    result["false_abstention"] = statistics.mean(r[1].abstained for r in answerable) if answerable else float("nan")
+    wall = time.perf_counter() - t_start
+    answerable = [r for r in records if r.item.answers]
+    unanswerable = [r for r in records if r.item.type == "unanswerable"]
+    result = retrieval_metrics(run, qrels)
+    if answerable:
+        preds = [(r.short or r.quote, r.item.answers) for r in answerable]
+        result.update({
+            "quote@1": _mean(r.quote_hit for r in answerable),
+            "short_em": _mean(exact_match(p, a) for p, a in preds),
+            "short_f1": _mean(f1(p, a) for p, a in preds),
+            "false_abstention": _mean(r.abstained for r in answerable),
+        })
     if unanswerable:
-        abstained = [r for r in rows if r[1].abstained]
-        result["abstention_recall"] = statistics.mean(r[1].abstained for r in unanswerable)
-        result["abstention_precision"] = (
-            statistics.mean(not r[0].answers for r in abstained) if abstained else float("nan")
-        )
-    verbatim = [kb.document(c.doc_id)[c.start : c.end] == c.quote for _, a, _ in rows for c in a.citations]
-    result["verbatim"] = statistics.mean(verbatim) if verbatim else 1.0
-    result["latency_p50_ms"] = 1000 * percentile(latencies, 0.5)
-    result["questions"] = len(items)
-    result["rows"] = rows
-    return result
+        abstained = [r for r in records if r.abstained]
+        result["abstention_recall"] = _mean(r.abstained for r in unanswerable)
+        result["abstention_precision"] = _mean(r.item.type == "unanswerable" for r in abstained)
+    checks = [ok for r in records for ok in r.verbatim]
+    result["verbatim"] = _mean(checks) if checks else 1.0
+    latencies = [r.seconds for r in records]
+    result.update({
+        "latency_p50_ms": 1000 * percentile(latencies, 0.5),
+        "latency_p95_ms": 1000 * percentile(latencies, 0.95),
+        "questions_per_s": len(records) / wall if wall else float("nan"),
+        "questions": len(records),
+    })
+    return {"metrics": result, "records": records}
