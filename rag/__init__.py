@@ -11,8 +11,8 @@ import threading
 from pathlib import Path
 
 from .config import Config, RetrievalMode
-from .documents import Document, DocumentError
-from .kb import IndexMismatchError, KnowledgeBase, check_question, read_manifest, fingerprint
+from .documents import Document, DocumentError, load_documents
+from .kb import IndexMismatchError, KnowledgeBase, check_question, open_or_build
 from .schema import Answer, Citation, Hit
 
 __all__ = [
@@ -32,26 +32,8 @@ def default_kb() -> KnowledgeBase:
     global _default
     with _lock:
         if _default is None:
-            _default = _open_or_build(DEFAULT_INDEX, [BUNDLED_CORPUS])
+            _default = open_or_build(DEFAULT_INDEX, load_documents([BUNDLED_CORPUS]))
         return _default
-
-
-def _open_or_build(path: Path, sources: list[Path]) -> KnowledgeBase:
-    from .documents import load_documents
-
-    config = Config()
-    wanted = fingerprint(load_documents(sources))
-    try:
-        manifest = read_manifest(path)
-        fresh = (
-            manifest.get("corpus_fingerprint") == wanted
-            and {k: manifest["config"].get(k) for k in config.INDEX_FIELDS} == config.index_settings()
-        )
-        if fresh:
-            return KnowledgeBase.open(path)
-    except (FileNotFoundError, IndexMismatchError, KeyError, ValueError):
-        pass
-    return KnowledgeBase.build(sources, path=path, config=config)
 
 
 def answer(question: str, kb: KnowledgeBase | None = None, mode: str | None = None) -> Answer:

@@ -33,7 +33,8 @@ def main(verbose: bool) -> None:
     """Ask questions about your Chinese documents; answers quote the source verbatim."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if not verbose:
-        logging.getLogger("jieba").setLevel(logging.ERROR)
+        for name in ("jieba", "bm25s"):
+            logging.getLogger(name).setLevel(logging.ERROR)
         import transformers
 
         transformers.logging.set_verbosity_error()
@@ -97,6 +98,57 @@ def search(question, kb_path, k, mode, as_json):
     for rank, h in enumerate(hits, 1):
         click.echo(f"{rank}. [{h.score:.3f}] 《{h.title}》 {h.doc_id} {h.start}-{h.end}")
         click.echo(f"   {' '.join(h.text.split())[:200]}")
+
+
+@main.command("eval")
+@click.argument("dataset", required=False, default="qingdao")
+@click.option("--kb", "kb_path", default=None, help="Use this index instead of building one for the dataset.")
+@click.option("--mode", type=click.Choice([m.value for m in RetrievalMode] + ["all"]), default="hybrid",
+              show_default=True)
+@click.option("--model", "models", multiple=True, help="Embedding model(s) to compare; repeat the option.")
+@click.option("--split", default=None, help="dev or test (bundled set; default test).")
+@click.option("--limit", type=int, default=None, help="Only the first N questions.")
+@click.option("--out", default="eval/reports", show_default=True, help="Report folder.")
+def eval_(dataset, kb_path, mode, models, split, limit, out):
+    """Benchmark retrieval and answers on DATASET (qingdao, cmrc2018-dev, a SQuAD .json or a BEIR folder)."""
+    from .evaluation import load_dataset, run_qa
+    from .kb import open_or_build
+    from .report import write_report
+
+    try:
+        data = load_dataset(dataset)
+        if split is None and any(it.split for it in data.items):
+            split = "test"
+        items = data.split(split)[:limit] if limit else data.split(split)
+        modes = [m.value for m in RetrievalMode] if mode == "all" else [mode]
+        runs, failures = {}, {}
+        for model in models or [None]:
+            config = Config().replace(model=model)
+            if kb_path:
+                kb = KnowledgeBase.open(kb_path, config if model else None)
+            else:
+                slug = (model or "default").replace("/", "--")
+                kb = open_or_build(f"index/eval-{data.name}-{slug}", data.documents, config)
+            for m in modes:
+                label = m if len(models) < 2 else f"{m} · {model}"
+                result = run_qa(kb, items, mode=m)
+                result["metrics"]["build_seconds"] = sum(
+                    v for k, v in (kb.build_seconds or {}).items() if k != "chunks"
+                ) or None
+                runs[label] = result["metrics"]
+                failures[label] = [r.to_dict() for r in result["records"]
+                                   if (r.item.answers and not r.quote_hit) or (r.item.type == "unanswerable" and not r.abstained)]
+    except USER_ERRORS as exc:
+        _fail(exc)
+    settings = {"dataset": dataset, "split": split or "all", "questions": len(items), "kb": kb_path or "built for the dataset",
+                "models": list(models) or ["default"], "config": Config().to_dict()}
+    path = write_report(f"{data.name}-{split or 'all'}", runs, settings, failures, out)
+    labels = list(runs)
+    click.echo("metric".ljust(22) + "".join(label[:18].rjust(20) for label in labels))
+    for metric in next(iter(runs.values())):
+        values = [runs[label].get(metric) for label in labels]
+        click.echo(metric.ljust(22) + "".join(f"{v:20.4f}" if isinstance(v, float) else f"{str(v):>20}" for v in values))
+    click.echo(f"report: {path}")
 
 
 if __name__ == "__main__":

@@ -198,7 +198,7 @@ class KnowledgeBase:
         questions = [check_question(q) for q in questions]
         mode = RetrievalMode.parse(mode or self.config.mode)
         t0 = time.perf_counter()
-        vectors = self.encoder.encode_queries(questions) if mode is not RetrievalMode.KEYWORD else [None] * len(questions)
+        vectors = self.encoder.encode_queries(questions)  # the composer scores sentences with them in every mode
         encode_each = (time.perf_counter() - t0) / max(1, len(questions))
         answers = []
         for question, vector in zip(questions, vectors):
@@ -234,6 +234,7 @@ class KnowledgeBase:
             "documents": len(self.documents),
             "chunks": len(self.chunks),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "last_build_seconds": self.build_seconds,
         }
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -241,6 +242,7 @@ class KnowledgeBase:
         if not str(root):
             raise ValueError("no path to save to; pass path=...")
         self.path = root
+        t0 = time.perf_counter()
         root.mkdir(parents=True, exist_ok=True)
         version = f"v{time.time_ns()}"
         tmp = root / f".{version}.tmp"
@@ -253,6 +255,7 @@ class KnowledgeBase:
         np.save(tmp / "sentences.npy", np.concatenate(sv) if sv else np.zeros((0, self.encoder.dim), np.float16))
         self.dense.save(tmp / "dense.faiss")
         self.retriever.keyword.save(tmp / "bm25")
+        self.build_seconds["write"] = time.perf_counter() - t0
         (tmp / "manifest.json").write_text(json.dumps(self.manifest(), ensure_ascii=False, indent=2), "utf-8")
         tmp.rename(root / version)
         pointer = root / f".CURRENT.{os.getpid()}"
@@ -305,11 +308,29 @@ class KnowledgeBase:
         for r, toks in zip(rows, _read_jsonl(folder / "tokens.jsonl")):
             kb.tokens[r] = toks
         kb._next_row = max(rows) + 1 if rows else 0
+        kb.build_seconds = manifest.get("last_build_seconds", {})
         kb.dense = DenseIndex.load(folder / "dense.faiss")
         kb._retriever = HybridRetriever(
             kb.dense, KeywordIndex.load(folder / "bm25", len(rows)), np.array(rows, np.int64)
         )
         return kb
+
+
+def open_or_build(path: str | Path, documents: list[Document], config: Config | None = None) -> KnowledgeBase:
+    """Open the index at `path` if it was built from these documents with these index settings,
+    else (re)build it there. Query-time settings never force a rebuild."""
+    config = config or Config()
+    try:
+        manifest = read_manifest(Path(path))
+        built = {k: manifest["config"].get(k) for k in Config.INDEX_FIELDS}
+        if manifest.get("corpus_fingerprint") == fingerprint(documents) and built == config.index_settings():
+            return KnowledgeBase.open(path, config)
+    except (FileNotFoundError, IndexMismatchError, KeyError, ValueError):
+        pass
+    kb = KnowledgeBase(config, path)
+    kb.add_documents(documents, progress=True)
+    kb.save()
+    return kb
 
 
 def _shift(chunk: Chunk) -> list[tuple[int, int]]:

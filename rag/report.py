@@ -1,0 +1,79 @@
+"""Eval reports: a side-by-side Markdown table, the same as JSON, and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+HEADLINE = ["hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "quote@1", "short_em", "short_f1",
+            "abstention_precision", "abstention_recall", "false_abstention", "verbatim",
+            "latency_p50_ms", "latency_p95_ms", "questions_per_s", "build_seconds"]
+CHART = ["hit@1", "hit@5", "mrr@10", "quote@1", "short_f1", "abstention_recall"]
+
+
+def machine() -> str:
+    import os
+
+    return f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.1f}" if value >= 10 else f"{value:.3f}"
+    return "–" if value is None else str(value)
+
+
+def write_report(name: str, runs: dict[str, dict], settings: dict, failures: dict[str, list[dict]],
+                 out_dir: str | Path) -> Path:
+    """`runs` maps a column label ("hybrid", "dense · model") to its metrics."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+    metrics = [m for m in HEADLINE if any(m in r for r in runs.values())]
+    lines = [f"# Evaluation: {name}", "", f"- when: {time.strftime('%Y-%m-%d %H:%M')}", f"- machine: {machine()}"]
+    lines += [f"- {k}: `{v}`" for k, v in settings.items()]
+    lines += ["", "| metric | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
+    for m in metrics:
+        lines.append(f"| {m} | " + " | ".join(_fmt(r.get(m)) for r in runs.values()) + " |")
+    for label, rows in failures.items():
+        lines += ["", f"## Failed questions ({label}, {len(rows)})", "",
+                  "| id | type | question | gold | returned |", "|---|---|---|---|---|"]
+        for row in rows:
+            got = "（拒答）" if row["abstained"] else (row["short"] or row["quote"][:60].replace("\n", " "))
+            gold = " / ".join(row["answers"][:2]) or "（无答案）"
+            lines.append(f"| {row['id']} | {row['type']} | {row['question']} | {gold} | {got} |")
+    chart = _chart(runs, stem.with_suffix(".png"))
+    if chart:
+        lines += ["", f"![mode comparison]({chart.name})"]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    stem.with_suffix(".json").write_text(
+        json.dumps({"name": name, "settings": settings, "machine": machine(), "runs": runs, "failures": failures},
+                   ensure_ascii=False, indent=2), encoding="utf-8")
+    return stem.with_suffix(".md")
+
+
+def _chart(runs: dict[str, dict], path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    metrics = [m for m in CHART if any(m in r for r in runs.values())]
+    if not metrics:
+        return None
+    x = np.arange(len(metrics))
+    width = 0.8 / max(1, len(runs))
+    fig, ax = plt.subplots(figsize=(1.6 * len(metrics) + 2, 4))
+    for i, (label, r) in enumerate(runs.items()):
+        ax.bar(x + i * width, [r.get(m, 0) or 0 for m in metrics], width, label=label)
+    ax.set_xticks(x + width * (len(runs) - 1) / 2, metrics)
+    ax.set_ylim(0, 1.05)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(path.stem)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
