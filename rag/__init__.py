@@ -36,7 +36,12 @@ def default_kb() -> KnowledgeBase:
         return _default
 
 
-def answer(question: str, kb: KnowledgeBase | None = None, mode: str | None = None) -> Answer:
-    """Answer a question from `kb` (default: the bundled Qingdao news page)."""
+def answer(
+    question: str, kb: KnowledgeBase | None = None, mode: str | None = None, history: list[str] | None = None
+) -> Answer:
+    """Answer a question from `kb` (default: the bundled Qingdao news page).
+
+    `history`: earlier questions of the conversation, so follow-ups are understood.
+    """
     check_question(question)
-    return (kb or default_kb()).answer(question, mode=mode)
+    return (kb or default_kb()).answer(question, mode=mode, history=history)

@@ -100,6 +100,21 @@ def search(question, kb_path, k, mode, as_json):
         click.echo(f"   {' '.join(h.text.split())[:200]}")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=7860, show_default=True)
+@click.option("--kb", "kb_path", default="default", show_default=True, help="Index folder to open first.")
+@click.option("--share", is_flag=True, help="Ask Gradio for a public link (needs internet).")
+def chat(host, port, kb_path, share):
+    """Open the chat window in the browser."""
+    from ui.app import launch
+
+    try:
+        launch(host=host, port=port, kb=kb_path, share=share)
+    except USER_ERRORS as exc:
+        _fail(exc)
+
+
 @main.command("eval")
 @click.argument("dataset", required=False, default="qingdao")
 @click.option("--kb", "kb_path", default=None, help="Use this index instead of building one for the dataset.")

@@ -124,7 +124,10 @@ class AnswerComposer:
         return out
 
     # -- composing ------------------------------------------------------------------------
-    def compose(self, question, qvec, chunks, sentence_vectors, hits: list[Hit], documents, tokenizer, idf) -> Answer:
+    def compose(
+        self, question, qvec, chunks, sentence_vectors, hits: list[Hit], documents, tokenizer, idf, focus=None
+    ) -> Answer:
+        """`question` is what was searched; `focus` the words the user typed (for a follow-up)."""
         cands = self.candidates(question, qvec, chunks, sentence_vectors, tokenizer, idf)
         evidence = " ".join(c.context() for c in chunks[: self.config.answer_passages])
         missing = missing_names(question, evidence, tokenizer)
@@ -143,9 +146,9 @@ class AnswerComposer:
             doc = documents[cand.chunk.doc_id].text
             citations.append(Citation(n, cand.chunk.doc_id, cand.chunk.title, doc[start:end], start, end,
                                       round(cand.score, 4), cand.chunk.chunk_id))
-        short = short_answer(question, citations[0].quote)
+        short = short_answer(question, citations[0].quote, focus)
         text = render(short, citations)
-        return Answer(question, text, short, False, citations, hits)
+        return Answer(question, text, short, False, citations, hits, searched=question)
 
     @staticmethod
     def confidence(cands: list[Candidate]) -> float:
@@ -161,7 +164,7 @@ class AnswerComposer:
         if hits:
             lines.append("最接近的段落：")
             lines += [f"- 《{h.title}》{_clip(h.text)}" for h in hits[:3]]
-        return Answer(question, "\n".join(lines), None, True, [], hits)
+        return Answer(question, "\n".join(lines), None, True, [], hits, searched=question)
 
 
 def _clip(text: str, n: int = 60) -> str:
@@ -226,9 +229,14 @@ def _covered_chars(question: str, evidence: str) -> list[bool]:
     return covered
 
 
-def short_answer(question: str, quote: str) -> str | None:
-    """The shortest span of the quote that answers, for questions that ask for one."""
-    qtype = question_type(question)
+def short_answer(question: str, quote: str, focus: str | None = None) -> str | None:
+    """The shortest span of the quote that answers, for questions that ask for one.
+
+    The kind of span comes from `question`; where to look in the quote from `focus`
+    (the follow-up the user typed) when given.
+    """
+    qtype = question_type(focus or "") or question_type(question)
+    question = focus or question
     if qtype == "quantity":
         pattern = QUANTITY
     elif qtype == "date":

@@ -97,12 +97,25 @@ def iter_files(root: Path) -> Iterable[Path]:
             yield path
 
 
+def read_path(path: Path, doc_id: str | None = None) -> list[Document]:
+    """Documents in one file; `DocumentError` (naming the file) when it cannot be read."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return read_jsonl(path)
+    if suffix in TEXT_SUFFIXES:
+        return [read_text_file(path, doc_id or path.name)]
+    raise DocumentError(
+        f"{path}: unsupported file type {suffix or '(none)'}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}."
+    )
+
+
 def load_documents(sources: Iterable[str | Path]) -> list[Document]:
     """Read every supported file under `sources`.
 
-    A missing path raises `FileNotFoundError`; an unsupported or binary file met
-    while walking a folder is skipped with a warning. Files given by name that
-    cannot be read raise `DocumentError`.
+    A missing path raises `FileNotFoundError`; a malformed JSONL file raises
+    `DocumentError` with the line number; unsupported, binary or undecodable files
+    are skipped with a warning that names them.
     """
     docs: list[Document] = []
     for source in sources:
@@ -111,20 +124,10 @@ def load_documents(sources: Iterable[str | Path]) -> list[Document]:
             raise FileNotFoundError(f"{root}: no such file or folder. Check the path and try again.")
         for path in iter_files(root):
             explicit = path == root
-            doc_id = path.name if explicit else path.relative_to(root).as_posix()
-            suffix = path.suffix.lower()
             try:
-                if suffix in JSONL_SUFFIXES:
-                    docs.extend(read_jsonl(path))
-                elif suffix in TEXT_SUFFIXES:
-                    docs.append(read_text_file(path, doc_id))
-                else:
-                    raise DocumentError(
-                        f"{path}: unsupported file type {suffix or '(none)'}; "
-                        f"supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}."
-                    )
+                docs.extend(read_path(path, path.name if explicit else path.relative_to(root).as_posix()))
             except DocumentError as exc:
-                if explicit and suffix in JSONL_SUFFIXES:
+                if explicit and path.suffix.lower() in JSONL_SUFFIXES:
                     raise
                 log.warning("skipped %s", exc)
     counts = Counter(d.doc_id for d in docs)

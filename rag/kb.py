@@ -24,6 +24,7 @@ import numpy as np
 from .chunking import Chunk, Chunker
 from .composer import AnswerComposer
 from .config import Config, RetrievalMode
+from .conversation import contextualize
 from .dense import DenseIndex
 from .documents import Document, load_documents
 from .embedding import Encoder
@@ -62,6 +63,7 @@ class KnowledgeBase:
         self.tokenizer = ChineseTokenizer(self.config.user_dict)
         self.documents: dict[str, Document] = {}
         self.chunks: dict[int, Chunk] = {}  # row id -> chunk
+        self._row_of: dict[str, int] = {}  # chunk id -> row id
         self.tokens: dict[int, list[str]] = {}
         self.sentence_vectors: dict[int, np.ndarray] = {}
         self.dense = DenseIndex(self.encoder.dim)
@@ -117,6 +119,7 @@ class KnowledgeBase:
             self.documents[doc.doc_id] = doc
         for row, chunk, toks, svec in zip(rows, new_chunks, tokens, encoded.sentence_vectors):
             self.chunks[int(row)] = chunk
+            self._row_of[chunk.chunk_id] = int(row)
             self.tokens[int(row)] = toks
             self.sentence_vectors[int(row)] = svec
         self.dense.add(rows, encoded.vectors)
@@ -137,6 +140,7 @@ class KnowledgeBase:
         rows = [r for r, c in self.chunks.items() if c.doc_id in gone]
         self.dense.remove(np.array(rows, np.int64))
         for r in rows:
+            del self._row_of[self.chunks[r].chunk_id]
             del self.chunks[r], self.tokens[r], self.sentence_vectors[r]
         for d in gone:
             del self.documents[d]
@@ -153,6 +157,10 @@ class KnowledgeBase:
             return self.documents[doc_id].text
         except KeyError:
             raise KeyError(f"no document {doc_id!r} in this knowledge base") from None
+
+    def chunk(self, chunk_id: str) -> Chunk | None:
+        row = self._row_of.get(chunk_id)
+        return None if row is None else self.chunks[row]
 
     @property
     def retriever(self) -> HybridRetriever:
@@ -185,11 +193,23 @@ class KnowledgeBase:
             )
         return hits
 
-    def answer(self, question: str, mode: str | RetrievalMode | None = None) -> Answer:
-        return self.answer_many([question], mode)[0]
+    def answer(
+        self, question: str, mode: str | RetrievalMode | None = None, history: list[str] | None = None
+    ) -> Answer:
+        """Answer `question`; with `history` (earlier questions) a follow-up such as 「总投资多少？」
+        is searched in the context of the last self-contained question (`Answer.searched`)."""
+        question = check_question(question)
+        searched = contextualize(question, history or [])
+        answer = self.answer_many([searched], mode, focus=[question])[0]
+        answer.question = question
+        return answer
 
     def answer_many(
-        self, questions: list[str], mode: str | RetrievalMode | None = None, k: int | None = None
+        self,
+        questions: list[str],
+        mode: str | RetrievalMode | None = None,
+        k: int | None = None,
+        focus: list[str] | None = None,
     ) -> list[Answer]:
         """Answers for many questions; query vectors are encoded in one batch.
 
@@ -201,7 +221,7 @@ class KnowledgeBase:
         vectors = self.encoder.encode_queries(questions)  # the composer scores sentences with them in every mode
         encode_each = (time.perf_counter() - t0) / max(1, len(questions))
         answers = []
-        for question, vector in zip(questions, vectors):
+        for question, vector, asked in zip(questions, vectors, focus or questions):
             t1 = time.perf_counter()
             ranked, vector, tokens = self._rank(
                 question, k or max(self.config.top_k, self.config.answer_passages), mode, vector
@@ -217,6 +237,7 @@ class KnowledgeBase:
                 self.documents,
                 self.tokenizer,
                 self.retriever.keyword.idf,
+                focus=asked,
             )
             t3 = time.perf_counter()
             answer.timings = {"encode": encode_each, "retrieve": t2 - t1, "compose": t3 - t2}
@@ -302,6 +323,7 @@ class KnowledgeBase:
             r = row.pop("row")
             chunk = Chunk.from_dict(row)
             kb.chunks[r] = chunk
+            kb._row_of[chunk.chunk_id] = r
             kb.sentence_vectors[r] = sentences[offset : offset + len(chunk.sentences)]
             offset += len(chunk.sentences)
             rows.append(r)

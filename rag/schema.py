@@ -45,10 +45,12 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     passages: list[Hit] = field(default_factory=list)  # closest passages (shown when abstaining)
     timings: dict = field(default_factory=dict)
+    searched: str = ""  # the question actually searched (a follow-up joined to its topic)
 
     def to_dict(self) -> dict:
         return {
             "question": self.question,
+            "searched": self.searched or self.question,
             "text": self.text,
             "short": self.short,
             "abstained": self.abstained,
