@@ -81,7 +81,9 @@ class KnowledgeBases:
 
 
 def _short(exc: Exception) -> str:
-    return str(exc.args[0] if exc.args else exc).split(": ", 1)[-1]
+    """The error message without a leading temp-file path (the UI names files itself)."""
+    message = str(exc.args[0] if exc.args else exc)
+    return re.sub(r"^/\S*?: ", "", message)
 
 
 def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> gr.Blocks:

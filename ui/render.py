@@ -94,14 +94,17 @@ def example_questions(kb: KnowledgeBase, n: int = 4) -> list[str]:
 
 
 def _question_from(sentence: str) -> str | None:
+    """「青岛市99个项目入选，总投资1565.5亿元。」 → 「总投资多少？」: a clause ending in a figure."""
     for clause in re.split(r"[，。；！？]", sentence):
         clause = re.sub(r"^(本报\S{1,6}讯|据悉|其中|同时)\s*", "", clause.strip())
-        if not 8 <= len(clause) <= 30:
+        if not 6 <= len(clause) <= 30 or re.search(r"[“”‘’\"《》]", clause):
             continue
         for m in QUANTITY.finditer(clause):
-            if _YEAR_SPAN.match(m.group()) or not re.search(r"\d", m.group()) or m.start() < 4:
-                continue
-            return clause[: m.start()] + "多少" + "？"
+            span = m.group()
+            if m.end() == len(clause) and m.start() >= 4 and re.search(r"\d\D", span) and not _YEAR_SPAN.match(span):
+                head = clause[: m.start()].rstrip("达为是约近超")
+                unit = re.search(r"(个|家|项|条|名|人|场|次|起|处|艘|户|套|所|种|批|件|台|辆)$", span)
+                return head + (f"有多少{unit.group(1)}？" if unit else "是多少？")
     return None
 
 

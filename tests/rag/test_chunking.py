@@ -1,7 +1,7 @@
 from rag.chunking import Chunker, repaired
 from rag.documents import load_documents
 
-from conftest import CORPUS
+from tests.conftest import CORPUS
 
 
 def _chunks():

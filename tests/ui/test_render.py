@@ -1,0 +1,27 @@
+from rag.conversation import contextualize, is_follow_up
+from ui.render import example_questions, reply_markdown, sources_html
+
+
+def test_follow_up_is_folded_into_the_previous_question():
+    prev = ["青岛有几个项目入选省绿色低碳高质量发展重点项目？"]
+    assert is_follow_up("总投资多少？") and not is_follow_up(prev[0])
+    assert contextualize("总投资多少？", prev).endswith("总投资多少？")
+    assert "项目入选省绿色低碳" in contextualize("总投资多少？", prev)
+    assert contextualize("鳎鱼项目用了几个月出鱼？", prev) == "鳎鱼项目用了几个月出鱼？"
+
+
+def test_examples_come_from_the_knowledge_base(news_kb):
+    qs = example_questions(news_kb)
+    assert len(qs) == 4 and all("多少" in q and q.endswith("？") for q in qs)
+    for q in qs:
+        assert not news_kb.answer(q).abstained
+
+
+def test_reply_and_sources_show_the_quote(news_kb):
+    a = news_kb.answer("2024年青岛市进出口总值是多少？")
+    md = reply_markdown(a)
+    assert md.startswith("**答案：9076.7亿元**") and 'href="#src-1"' in md
+    html = sources_html(news_kb, a)
+    assert "<mark>" in html and "9076.7亿元" in html.split("<mark>")[1].split("</mark>")[0]
+    none = news_kb.answer("2024年济南市进出口总值是多少？")
+    assert "没有找到" in reply_markdown(none) and "最接近" in sources_html(news_kb, none)
