@@ -1,0 +1,84 @@
+"""Concurrent users against the chat app's /answer endpoint: errors, p50 and p95.
+
+    .venv/bin/python benchmarks/ui_load.py --clients 16 --questions 10
+
+Starts `rag chat` on a free loopback port in a subprocess, then each client (a thread with
+its own gradio_client) asks its questions one after another; all clients start together.
+"""
+
+import argparse
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--questions", type=int, default=10)
+    args = parser.parse_args()
+    from gradio_client import Client
+
+    questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "qingdao_qa.jsonl").read_text("utf-8").splitlines()]
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "rag.cli", "chat", "--port", str(port)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(240):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        Client(url, verbose=False).predict(questions[0], "default", [], api_name="/answer")  # warm
+        times, errors = [], []
+        barrier = threading.Barrier(args.clients)
+
+        def user(i):
+            client = Client(url, verbose=False)
+            barrier.wait()
+            for j in range(args.questions):
+                q = questions[(i * args.questions + j) % len(questions)]
+                t = time.perf_counter()
+                try:
+                    r = client.predict(q, "default", [], api_name="/answer")
+                    assert "text" in r
+                    times.append(time.perf_counter() - t)
+                except Exception as exc:  # any failure counts, whatever its kind
+                    errors.append(repr(exc))
+
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=user, args=(i,)) for i in range(args.clients)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        wall = time.perf_counter() - t0
+        times.sort()
+        p95 = times[int(0.95 * (len(times) - 1))] if times else float("nan")
+        print(f"{args.clients} clients x {args.questions} questions: {len(times)} answers, {len(errors)} errors, "
+              f"p50 {1000 * statistics.median(times):.0f} ms, p95 {1000 * p95:.0f} ms, "
+              f"{len(times) / wall:.1f} answers/s over {wall:.1f} s")
+        for e in errors[:5]:
+            print("error:", e)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
