@@ -240,7 +240,7 @@ class KnowledgeBase:
                 focus=asked,
             )
             t3 = time.perf_counter()
-            answer.timings = {"encode": encode_each, "retrieve": t2 - t1, "compose": t3 - t2}
+            answer.timings = {"encode": encode_each, **ranked.timings, "retrieve": t2 - t1, "compose": t3 - t2}
             answers.append(answer)
         return answers
 

@@ -88,16 +88,6 @@ class KeywordIndex:
             out[t] = float(np.log(1 + (self.size - df + 0.5) / (df + 0.5)))
         return out
 
-    def search(self, query_tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores = self.scores(query_tokens)
-        if not len(scores):
-            return np.zeros(0, np.int64), scores
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
-        top = top[scores[top] > 0]
-        return top, scores[top]
-
     def save(self, path: Path) -> None:
         if self.size:
             self._bm25.save(str(path), show_progress=False)

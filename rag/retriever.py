@@ -7,7 +7,8 @@ because it keeps how far apart the scores are, not just their order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +23,7 @@ class Ranked:
     fused: np.ndarray
     dense: np.ndarray  # NaN where not computed
     keyword: np.ndarray
+    timings: dict = field(default_factory=dict)  # seconds: dense, keyword, fusion
 
 
 def minmax(x: np.ndarray) -> np.ndarray:
@@ -49,22 +51,36 @@ class HybridRetriever:
         keyword_weight: float = 0.5,
     ) -> Ranked:
         n = max(k, candidates)
+        nan = np.full(0, np.nan)
+        t0 = time.perf_counter()
+        dense_rows, dense_top = self.dense.search(query_vector, n) if mode is not RetrievalMode.KEYWORD else (nan, nan)
+        t1 = time.perf_counter()
+        if mode is not RetrievalMode.DENSE:
+            bm25_all = self.keyword.scores(query_tokens)
+            kw_pos, kw_top = top_k(bm25_all, n)
+        t2 = time.perf_counter()
         if mode is RetrievalMode.DENSE:
-            rows, scores = self.dense.search(query_vector, n)
-            return Ranked(rows[:k], scores[:k], scores[:k], np.full(min(k, len(rows)), np.nan))
-        bm25_all = self.keyword.scores(query_tokens)
-        if mode is RetrievalMode.KEYWORD:
-            pos, scores = self.keyword.search(query_tokens, n)
-            rows = self.keyword_rows[pos]
-            return Ranked(rows[:k], scores[:k], np.full(min(k, len(rows)), np.nan), scores[:k])
-        dense_rows, _ = self.dense.search(query_vector, n)
-        kw_pos, _ = self.keyword.search(query_tokens, n)
-        rows = np.unique(np.concatenate([dense_rows, self.keyword_rows[kw_pos]]))
-        if not len(rows):
-            empty = np.zeros(0)
-            return Ranked(rows, empty, empty, empty)
-        dense_scores = self.dense.vectors(rows) @ query_vector.astype(np.float32)
-        kw_scores = bm25_all[self._keyword_pos[rows]]
-        fused = minmax(dense_scores) + keyword_weight * minmax(kw_scores)
-        order = np.argsort(-fused)[:k]
-        return Ranked(rows[order], fused[order], dense_scores[order], kw_scores[order])
+            ranked = Ranked(dense_rows[:k], dense_top[:k], dense_top[:k], np.full(len(dense_rows[:k]), np.nan))
+        elif mode is RetrievalMode.KEYWORD:
+            rows = self.keyword_rows[kw_pos][:k]
+            ranked = Ranked(rows, kw_top[:k], np.full(len(rows), np.nan), kw_top[:k])
+        else:
+            rows = np.unique(np.concatenate([dense_rows, self.keyword_rows[kw_pos]])).astype(np.int64)
+            dense_scores = self.dense.vectors(rows) @ query_vector.astype(np.float32) if len(rows) else nan
+            kw_scores = bm25_all[self._keyword_pos[rows]] if len(rows) else nan
+            fused = minmax(dense_scores) + keyword_weight * minmax(kw_scores)
+            order = np.argsort(-fused)[:k]
+            ranked = Ranked(rows[order], fused[order], dense_scores[order], kw_scores[order])
+        ranked.timings = {"dense": t1 - t0, "keyword": t2 - t1, "fusion": time.perf_counter() - t2}
+        return ranked
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and values of the k best positive scores, best first."""
+    if not len(scores):
+        return np.zeros(0, np.int64), scores
+    k = min(k, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top])]
+    top = top[scores[top] > 0]
+    return top, scores[top]
