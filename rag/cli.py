@@ -45,8 +45,10 @@ def main(verbose: bool) -> None:
 @click.option("--out", required=True, help="Index folder, e.g. index/mykb.")
 @click.option("--model", default=None, help="sentence-transformers model name or folder (default: offline e5-small).")
 @click.option("--user-dict", default=None, help="jieba user dictionary for domain terms.")
+@click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8"]), default=None,
+              help="Encoder backend (default: the config's).")
 @click.option("--add", "add_to", is_flag=True, help="Add to the existing index at --out instead of rebuilding.")
-def index(sources, out, model, user_dict, add_to):
+def index(sources, out, model, user_dict, backend, add_to):
     """Build (or extend) a knowledge base from .txt/.md/.jsonl files and folders."""
     try:
         if add_to:
@@ -54,7 +56,7 @@ def index(sources, out, model, user_dict, add_to):
             ids = kb.add(sources, progress=True)
             click.echo(f"added {len(ids)} documents to {out}: {len(kb.documents)} documents, {len(kb.chunks)} chunks")
         else:
-            config = Config().replace(model=model, user_dict=user_dict)
+            config = Config().replace(model=model, user_dict=user_dict, backend=backend)
             kb = KnowledgeBase.build(sources, path=out, config=config, progress=True)
             click.echo(f"indexed {len(kb.documents)} documents, {len(kb.chunks)} chunks into {out}")
     except USER_ERRORS as exc:
@@ -121,10 +123,12 @@ def chat(host, port, kb_path, share):
 @click.option("--mode", type=click.Choice([m.value for m in RetrievalMode] + ["all"]), default="hybrid",
               show_default=True)
 @click.option("--model", "models", multiple=True, help="Embedding model(s) to compare; repeat the option.")
+@click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8"]), default=None,
+              help="Encoder backend (default: the config's).")
 @click.option("--split", default=None, help="dev or test (bundled set; default test).")
 @click.option("--limit", type=int, default=None, help="Only the first N questions.")
 @click.option("--out", default="eval/reports", show_default=True, help="Report folder.")
-def eval_(dataset, kb_path, mode, models, split, limit, out):
+def eval_(dataset, kb_path, mode, models, backend, split, limit, out):
     """Benchmark retrieval and answers on DATASET (qingdao, cmrc2018-dev, a SQuAD .json or a BEIR folder)."""
     from .evaluation import load_dataset, run_qa
     from .kb import open_or_build
@@ -138,11 +142,11 @@ def eval_(dataset, kb_path, mode, models, split, limit, out):
         modes = [m.value for m in RetrievalMode] if mode == "all" else [mode]
         runs, failures = {}, {}
         for model in models or [None]:
-            config = Config().replace(model=model)
+            config = Config().replace(model=model, backend=backend)
             if kb_path:
                 kb = KnowledgeBase.open(kb_path, config if model else None)
             else:
-                slug = (model or "default").replace("/", "--")
+                slug = f"{model or 'default'}-{config.backend}".replace("/", "--")
                 kb = open_or_build(f"index/eval-{data.name}-{slug}", data.documents, config)
             for m in modes:
                 label = m if len(models) < 2 else f"{m} · {model}"

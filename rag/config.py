@@ -35,11 +35,15 @@ class Config:
 
     model: str = DEFAULT_MODEL
     device: str = "cpu"
+    backend: str = "onnx-int8"  # torch (sentence-transformers) | onnx | onnx-int8 (ONNX Runtime, no torch at query time)
     max_seq_length: int = 512
     chunk_max_chars: int = 400
     chunk_min_chars: int = 80
     user_dict: str | None = None  # jieba user dictionary for domain terms
     mode: RetrievalMode = RetrievalMode.HYBRID
+    dense_index: str = "auto"  # flat | ivf-sq8 | hnsw; auto: flat below 100k chunks, ivf-sq8 from there
+    ivf_nprobe: int = 32  # IVF lists searched per query (recall vs speed)
+    hnsw_ef_search: int = 128
     keyword_weight: float = 0.5  # fused = minmax(dense) + w * minmax(bm25)
     candidates: int = 50  # per retriever, before fusion
     top_k: int = 5
@@ -57,7 +61,7 @@ class Config:
     def __post_init__(self):
         self.mode = RetrievalMode.parse(self.mode)
 
-    INDEX_FIELDS = ("model", "max_seq_length", "chunk_max_chars", "chunk_min_chars", "user_dict")
+    INDEX_FIELDS = ("model", "backend", "max_seq_length", "chunk_max_chars", "chunk_min_chars", "user_dict")
 
     def index_settings(self) -> dict:
         """The settings an index is built with; changing any of them needs a rebuild."""

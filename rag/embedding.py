@@ -14,6 +14,7 @@ import logging
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -55,28 +56,66 @@ class EncodedChunks:
     sentence_vectors: list[np.ndarray]  # per chunk: (n_sentences, dim) float16
 
 
-class Encoder:
-    """Typed wrapper around one SentenceTransformer.
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
-    >>> enc = Encoder("default")                       # doctest: +SKIP
-    >>> enc.encode_queries(["青岛进出口总值是多少？"]).shape  # doctest: +SKIP
+
+def model_folder(name: str) -> Path:
+    """The local sentence-transformers folder for `name` (the ONNX backends need one)."""
+    from . import offline_model
+
+    if name == DEFAULT_MODEL:
+        return offline_model.ensure_model()
+    if Path(name).is_dir():
+        return Path(name)
+    raise ModelLoadError(
+        f"the ONNX backends need a local model folder, and {name!r} is not one; download the model to a "
+        f"folder and give its path, or use backend='torch'."
+    )
+
+
+class Encoder:
+    """Query, chunk and sentence vectors from one model, by sentence-transformers (torch) or ONNX Runtime.
+
+    >>> enc = Encoder("default", backend="onnx-int8")          # doctest: +SKIP
+    >>> enc.encode_queries(["青岛进出口总值是多少？"]).shape     # doctest: +SKIP
     (1, 384)
     """
 
-    def __init__(self, model_name: str = DEFAULT_MODEL, device: str = "cpu", max_seq_length: int = 512):
-        self.model_name = model_name
-        self.model = load_model(model_name, device, max_seq_length)
-        self.dim = int(self.model.get_embedding_dimension())
+    def __init__(self, model_name: str = DEFAULT_MODEL, device: str = "cpu", max_seq_length: int = 512,
+                 backend: str = "torch"):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+        self.model_name, self.device, self.max_seq_length, self.backend = model_name, device, max_seq_length, backend
+        self._st = None
+        self._onnx = None
+        if backend == "torch":
+            self._st = load_model(model_name, device, max_seq_length)
+            self.dim = int(self._st.get_embedding_dimension())
+            self.prompts = self._st.prompts or {}
+        else:
+            from .onnx_backend import OnnxModel
+
+            self._onnx = OnnxModel(model_folder(model_name), backend, max_seq_length)
+            self.dim = self._onnx.dim
+            self.prompts = self._onnx.prompts
+
+    @property
+    def model(self):
+        """The SentenceTransformer (loaded on first use when the ONNX backend serves queries)."""
+        if self._st is None:
+            self._st = load_model(self.model_name, self.device, self.max_seq_length)
+        return self._st
 
     def encode_queries(self, queries: list[str], batch_size: int = 32) -> np.ndarray:
-        vecs = self.model.encode_query(queries, batch_size=batch_size, normalize_embeddings=True)
+        if self._onnx is not None:
+            return self._onnx.encode(queries, self.prompts.get("query", ""), batch_size)
+        vecs = self._st.encode_query(queries, batch_size=batch_size, normalize_embeddings=True)
         return np.asarray(vecs, dtype=np.float32)
 
     def document_prompt(self) -> str:
-        prompts = self.model.prompts or {}
         for name in ("document", "passage", "corpus"):
-            if name in prompts:
-                return prompts[name]
+            if name in self.prompts:
+                return self.prompts[name]
         return ""
 
     def encode_chunks(
@@ -89,29 +128,33 @@ class Encoder:
         """Chunk vectors plus one late-chunked vector per sentence span of each text."""
         if not texts:
             return EncodedChunks(np.zeros((0, self.dim), np.float32), [])
-        outputs = self.model.encode_document(
-            texts, batch_size=batch_size, output_value=None, show_progress_bar=progress
-        )
         prompt = self.document_prompt()
-        tokenizer = self.model.tokenizer
-        encoded = tokenizer(
-            [prompt + t for t in texts],
-            return_offsets_mapping=True,
-            truncation=True,
-            max_length=self.model.max_seq_length,
-        )
-        vectors = np.stack([o["sentence_embedding"].float().numpy() for o in outputs]).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)
-        sentence_vectors = []
+        vectors = np.zeros((len(texts), self.dim), np.float32)
+        sentence_vectors: list = [None] * len(texts)
+        for i, tokens, offsets, pooled in self._token_outputs(texts, prompt, batch_size, progress):
+            vectors[i] = pooled
+            sentence_vectors[i] = _pool_spans(tokens, offsets, sentence_spans[i], len(prompt), pooled)
+        return EncodedChunks(vectors, sentence_vectors)
+
+    def _token_outputs(self, texts, prompt, batch_size, progress):
+        """(index, token embeddings, char offsets, normalised chunk vector) for each text."""
+        if self._onnx is not None:
+            from tqdm import tqdm
+
+            with tqdm(total=len(texts), disable=not progress, desc="encoding") as bar:
+                for out in self._onnx.forward([prompt + t for t in texts], batch_size):
+                    bar.update(1)
+                    yield out
+            return
+        outputs = self._st.encode_document(texts, batch_size=batch_size, output_value=None, show_progress_bar=progress)
+        encoded = self._st.tokenizer([prompt + t for t in texts], return_offsets_mapping=True, truncation=True,
+                                     max_length=self._st.max_seq_length)
         for i, out in enumerate(outputs):
             tokens = out["token_embeddings"].float().numpy()
             offsets = np.asarray(encoded["offset_mapping"][i])
             n = min(len(offsets), len(tokens))  # token embeddings may carry batch padding
-            tokens, offsets = tokens[:n], offsets[:n]
-            sentence_vectors.append(
-                _pool_spans(tokens, offsets, sentence_spans[i], len(prompt), vectors[i])
-            )
-        return EncodedChunks(vectors, sentence_vectors)
+            pooled = out["sentence_embedding"].float().numpy()
+            yield i, tokens[:n], offsets[:n], pooled / max(float(np.linalg.norm(pooled)), 1e-12)
 
 
 def _pool_spans(tokens, offsets, spans, shift, fallback) -> np.ndarray:

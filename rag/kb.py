@@ -25,7 +25,7 @@ from .chunking import Chunk, Chunker
 from .composer import AnswerComposer
 from .config import Config, RetrievalMode
 from .conversation import contextualize
-from .dense import DenseIndex
+from .dense import DenseIndex, choose_kind
 from .documents import Document, load_documents
 from .embedding import Encoder
 from .keyword import ChineseTokenizer, KeywordIndex
@@ -59,14 +59,14 @@ class KnowledgeBase:
     def __init__(self, config: Config | None = None, path: str | Path | None = None):
         self.config = config or Config()
         self.path = Path(path) if path else None
-        self.encoder = Encoder(self.config.model, self.config.device, self.config.max_seq_length)
+        self.encoder = Encoder(self.config.model, self.config.device, self.config.max_seq_length, self.config.backend)
         self.tokenizer = ChineseTokenizer(self.config.user_dict)
         self.documents: dict[str, Document] = {}
         self.chunks: dict[int, Chunk] = {}  # row id -> chunk
         self._row_of: dict[str, int] = {}  # chunk id -> row id
         self.tokens: dict[int, list[str]] = {}
         self.sentence_vectors: dict[int, np.ndarray] = {}
-        self.dense = DenseIndex(self.encoder.dim)
+        self.dense = DenseIndex(self.encoder.dim, choose_kind(self.config.dense_index, 0), **self._dense_params())
         self._next_row = 0
         self._retriever: HybridRetriever | None = None
         self.composer = AnswerComposer(self.config)
@@ -123,8 +123,15 @@ class KnowledgeBase:
             self.tokens[int(row)] = toks
             self.sentence_vectors[int(row)] = svec
         self.dense.add(rows, encoded.vectors)
+        wanted = choose_kind(self.config.dense_index, self.dense.size)
+        if wanted != self.dense.kind:  # grown past the exact-search size: rebuild approximate
+            ids = self.dense.ids()
+            self.dense = DenseIndex.build(self.encoder.dim, ids, self.dense.vectors(ids), wanted, **self._dense_params())
         self._retriever = None
         self.build_seconds = {"parse_chunk": t1 - t0, "encode": t2 - t1, "chunks": len(new_chunks)}
+
+    def _dense_params(self) -> dict:
+        return {"nprobe": self.config.ivf_nprobe, "ef_search": self.config.hnsw_ef_search}
 
     def remove(self, doc_ids: Iterable[str]) -> None:
         doc_ids = list(doc_ids)
@@ -254,6 +261,7 @@ class KnowledgeBase:
             "config": self.config.to_dict(),
             "documents": len(self.documents),
             "chunks": len(self.chunks),
+            "dense_index": {"kind": self.dense.kind, **self.dense.params},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "last_build_seconds": self.build_seconds,
         }
@@ -331,7 +339,7 @@ class KnowledgeBase:
             kb.tokens[r] = toks
         kb._next_row = max(rows) + 1 if rows else 0
         kb.build_seconds = manifest.get("last_build_seconds", {})
-        kb.dense = DenseIndex.load(folder / "dense.faiss")
+        kb.dense = DenseIndex.load(folder / "dense.faiss", **kb._dense_params())
         kb._retriever = HybridRetriever(
             kb.dense, KeywordIndex.load(folder / "bm25", len(rows)), np.array(rows, np.int64)
         )

@@ -66,7 +66,7 @@ class HybridRetriever:
             ranked = Ranked(rows, kw_top[:k], np.full(len(rows), np.nan), kw_top[:k])
         else:
             rows = np.unique(np.concatenate([dense_rows, self.keyword_rows[kw_pos]])).astype(np.int64)
-            dense_scores = self.dense.vectors(rows) @ query_vector.astype(np.float32) if len(rows) else nan
+            dense_scores = self.dense.scores(query_vector, rows) if len(rows) else nan
             kw_scores = bm25_all[self._keyword_pos[rows]] if len(rows) else nan
             fused = minmax(dense_scores) + keyword_weight * minmax(kw_scores)
             order = np.argsort(-fused)[:k]

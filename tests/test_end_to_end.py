@@ -85,3 +85,13 @@ def test_cli_index_search_and_errors(tmp_path):
     assert missing.returncode == 2 and "no such file" in missing.stderr
     wrong = _cli("ask", "问题", "--kb", str(tmp_path / "nothing"))
     assert wrong.returncode == 2 and "rag index" in wrong.stderr
+
+
+def test_cli_eval_writes_a_report(tmp_path):
+    out = _cli("eval", "--limit", "12", "--mode", "all", "--split", "dev", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "quote@1" in out.stdout
+    for suffix in (".md", ".json", ".png"):
+        assert list(tmp_path.glob(f"*{suffix}")), suffix
+    report = next(tmp_path.glob("*.md")).read_text(encoding="utf-8")
+    assert "| hybrid | dense | keyword |" in report

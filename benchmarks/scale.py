@@ -1,0 +1,124 @@
+"""Retrieval at 100k and 1M chunks: build time, memory, search latency, ANN recall.
+
+    .venv/bin/python benchmarks/scale.py --sizes 100000 1000000
+
+Encoding a million chunks would take days on 2 cores, so the chunks are synthetic and say so:
+- vectors: the 1,495 real CMRC 2018 dev chunk vectors (from `index/cmrc2018_dev`, built by
+  `rag eval cmrc2018-dev`), each copy perturbed by Gaussian noise (half the vector's norm) and
+  re-normalised, so neighbourhoods are realistic but no copy equals another;
+- keyword tokens: the real chunks' jieba+bigram token lists, each copy with 10% of its tokens
+  replaced by tokens of another chunk;
+- queries: 200 real CMRC dev questions, encoded and tokenised as the product does.
+Dense search is timed per index kind (flat = exact, ivf-sq8, hnsw), with recall@10 of each
+approximate kind against exact search on the same vectors.
+"""
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag import KnowledgeBase  # noqa: E402
+from rag.dense import DenseIndex  # noqa: E402
+from rag.evaluation import load_dataset  # noqa: E402
+from rag.keyword import KeywordIndex  # noqa: E402
+from rag.report import machine  # noqa: E402
+from rag.retriever import top_k  # noqa: E402
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def synthetic(kb, n, rng):
+    rows = np.array(sorted(kb.chunks))
+    base = kb.dense.vectors(rows).astype(np.float32)
+    pick = rng.integers(0, len(base), n)
+    vectors = np.empty((n, base.shape[1]), np.float32)
+    for start in range(0, n, 100_000):
+        sel = pick[start : start + 100_000]
+        noise = rng.standard_normal((len(sel), base.shape[1])).astype(np.float32)
+        noise *= 0.5 / np.linalg.norm(noise, axis=1, keepdims=True)
+        v = base[sel] + noise
+        vectors[start : start + len(sel)] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    token_lists = [kb.tokens[int(r)] for r in rows]
+    docs = []
+    for i in pick:
+        toks = list(token_lists[i])
+        other = token_lists[rng.integers(0, len(token_lists))]
+        for j in rng.choice(len(toks), max(1, len(toks) // 10), replace=False):
+            toks[j] = other[j % len(other)]
+        docs.append(toks)
+    return vectors, docs
+
+
+def timed(fn, queries):
+    out = []
+    for q in queries:
+        t = time.perf_counter()
+        fn(q)
+        out.append(1000 * (time.perf_counter() - t))
+    return statistics.median(out), pct(out, 0.95)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--kinds", nargs="+", default=["flat", "ivf-sq8", "hnsw"])
+    args = parser.parse_args()
+    kb = KnowledgeBase.open(ROOT / "index" / "cmrc2018_dev")
+    items = load_dataset("cmrc2018-dev").items[:200]
+    qvecs = kb.encoder.encode_queries([it.question for it in items])
+    qtoks = [kb.tokenizer(it.question) for it in items]
+    rng = np.random.default_rng(0)
+    results = {}
+    for n in args.sizes:
+        t = time.perf_counter()
+        vectors, docs = synthetic(kb, n, rng)
+        row = {"make_synthetic_s": time.perf_counter() - t}
+        ids = np.arange(n)
+        t = time.perf_counter()
+        keyword = KeywordIndex(docs)
+        row["keyword_build_s"] = time.perf_counter() - t
+        del docs
+        row["keyword_p50_ms"], row["keyword_p95_ms"] = timed(lambda q: top_k(keyword.scores(q), 50), qtoks)
+        exact = None
+        for kind in args.kinds:
+            t = time.perf_counter()
+            index = DenseIndex.build(vectors.shape[1], ids, vectors, kind)
+            row[f"{kind}_build_s"] = time.perf_counter() - t
+            row[f"{kind}_memory_mb"] = index.memory_bytes() / 2**20
+            row[f"{kind}_p50_ms"], row[f"{kind}_p95_ms"] = timed(lambda q: index.search(q, 50), qvecs)
+            found = [set(index.search(q, 10)[0].tolist()) for q in qvecs]
+            if kind == "flat":
+                exact = found
+            elif exact is not None:
+                row[f"{kind}_recall@10"] = float(np.mean([len(a & b) / 10 for a, b in zip(found, exact)]))
+            del index
+        row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        results[f"{n:,}"] = row
+        print(n, json.dumps({k: round(v, 3) for k, v in row.items()}), flush=True)
+        del vectors
+    keys = list(next(iter(results.values())))
+    lines = [f"# Scale ({time.strftime('%Y-%m-%d %H:%M')})", "", f"machine: {machine()}",
+             "synthetic chunks from CMRC 2018 dev (see benchmarks/scale.py)", "",
+             "| figure | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
+    lines += [f"| {k} | " + " | ".join(f"{r.get(k, float('nan')):.3f}" for r in results.values()) + " |" for k in keys]
+    text = "\n".join(lines)
+    print(text)
+    out = ROOT / "eval" / "reports" / f"scale-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.with_suffix(".md").write_text(text + "\n", encoding="utf-8")
+    out.with_suffix(".json").write_text(json.dumps({"machine": machine(), "rows": results}, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

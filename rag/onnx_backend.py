@@ -1,0 +1,119 @@
+"""ONNX Runtime encoder: the same model without importing torch at query time.
+
+Importing sentence-transformers (torch, transformers, scikit-learn) costs ~6 s, most of
+the time a new process needs before its first answer. This backend runs an ONNX export
+of the model's transformer with onnxruntime and `tokenizers`, and does the pooling
+(mean or CLS, as the model's Pooling module says) and normalisation itself.
+
+sentence-transformers' own `backend="onnx"` needs `optimum`, whose releases pin
+transformers 4.x and an old huggingface-hub that Gradio 6 cannot use, so the export
+(torch.onnx) and int8 dynamic quantisation (onnxruntime.quantization) are done here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model_qint8.onnx"}
+
+
+def export(model_dir: Path, backend: str) -> Path:
+    """Export (once) the transformer of the sentence-transformers folder to ONNX; quantise for int8."""
+    target = model_dir / "onnx" / ONNX_FILES[backend]
+    if target.exists():
+        return target
+    target.parent.mkdir(exist_ok=True)
+    fp32 = model_dir / "onnx" / ONNX_FILES["onnx"]
+    if not fp32.exists():
+        import torch
+
+        from .embedding import load_model
+
+        model = load_model(str(model_dir))
+        transformer = model[0].auto_model.eval()
+
+        class LastHidden(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids, attention_mask):
+                return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+        sample = model.tokenizer(["query: 示例", "passage: 示例文本，用于导出。"], padding=True, return_tensors="pt")
+        tmp = fp32.with_suffix(f".tmp{os.getpid()}")
+        torch.onnx.export(
+            LastHidden(transformer), (sample["input_ids"], sample["attention_mask"]), str(tmp),
+            input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "sequence"} for n in ("input_ids", "attention_mask", "last_hidden_state")},
+            opset_version=17, dynamo=False,
+        )
+        tmp.rename(fp32)
+    if backend == "onnx-int8" and not target.exists():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        tmp = target.with_suffix(f".tmp{os.getpid()}.onnx")
+        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8)
+        tmp.rename(target)
+    return target
+
+
+class OnnxModel:
+    """Tokenise, run the ONNX transformer, pool and normalise — like the SentenceTransformer it came from."""
+
+    def __init__(self, model_dir: Path, backend: str, max_seq_length: int = 512):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        path = export(model_dir, backend)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = os.cpu_count() or 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_seq_length)
+        self.max_seq_length = max_seq_length
+        st_config = _read_json(model_dir / "config_sentence_transformers.json")
+        self.prompts = st_config.get("prompts") or {}
+        pooling = _read_json(model_dir / "1_Pooling" / "config.json")
+        self.cls_pooling = bool(pooling.get("pooling_mode_cls_token"))
+        pad = self.tokenizer.token_to_id("<pad>")
+        self.pad_id = pad if pad is not None else 0
+
+    def forward(self, texts: list[str], batch_size: int = 16):
+        """Yield (index, token embeddings, offsets, pooled vector) per text, longest-first batches."""
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            batch = [order[j] for j in range(start, min(start + batch_size, len(order)))]
+            encodings = self.tokenizer.encode_batch([texts[i] for i in batch])
+            width = max(len(e.ids) for e in encodings)
+            ids = np.full((len(batch), width), self.pad_id, np.int64)
+            mask = np.zeros((len(batch), width), np.int64)
+            for row, e in enumerate(encodings):
+                ids[row, : len(e.ids)] = e.ids
+                mask[row, : len(e.ids)] = 1
+            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            for row, (i, e) in enumerate(zip(batch, encodings)):
+                tokens = hidden[row, : len(e.ids)]
+                pooled = tokens[0] if self.cls_pooling else tokens.mean(axis=0)
+                yield i, tokens, np.asarray(e.offsets), pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+
+    @property
+    def dim(self) -> int:
+        return int(self.session.get_outputs()[0].shape[-1] or len(self.encode(["x"])[0]))
+
+    def encode(self, texts: list[str], prompt: str = "", batch_size: int = 16) -> np.ndarray:
+        vectors: list = [None] * len(texts)
+        for i, _, _, pooled in self.forward([prompt + t for t in texts], batch_size):
+            vectors[i] = pooled
+        return np.stack(vectors).astype(np.float32)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return {}
