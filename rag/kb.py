@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
@@ -59,8 +60,11 @@ class KnowledgeBase:
     def __init__(self, config: Config | None = None, path: str | Path | None = None):
         self.config = config or Config()
         self.path = Path(path) if path else None
-        self.encoder = Encoder(self.config.model, self.config.device, self.config.max_seq_length, self.config.backend)
-        self.tokenizer = ChineseTokenizer(self.config.user_dict)
+        # jieba's dictionaries and the encoder load side by side: start-up is most of a first answer
+        with ThreadPoolExecutor(1) as pool:
+            tokenizer = pool.submit(ChineseTokenizer, self.config.user_dict)
+            self.encoder = Encoder(self.config.model, self.config.device, self.config.max_seq_length, self.config.backend)
+            self.tokenizer = tokenizer.result()
         self.documents: dict[str, Document] = {}
         self.chunks: dict[int, Chunk] = {}  # row id -> chunk
         self._row_of: dict[str, int] = {}  # chunk id -> row id
