@@ -140,7 +140,7 @@ def eval_(dataset, kb_path, mode, models, backend, split, limit, out):
             split = "test"
         items = data.split(split)[:limit] if limit else data.split(split)
         modes = [m.value for m in RetrievalMode] if mode == "all" else [mode]
-        runs, failures = {}, {}
+        runs, failures, by_type = {}, {}, {}
         for model in models or [None]:
             config = Config().replace(model=model, backend=backend)
             if kb_path:
@@ -155,13 +155,14 @@ def eval_(dataset, kb_path, mode, models, backend, split, limit, out):
                     v for k, v in (kb.build_seconds or {}).items() if k != "chunks"
                 ) or None
                 runs[label] = result["metrics"]
+                by_type[label] = result["by_type"]
                 failures[label] = [r.to_dict() for r in result["records"]
                                    if (r.item.answers and not r.quote_hit) or (r.item.type == "unanswerable" and not r.abstained)]
     except USER_ERRORS as exc:
         _fail(exc)
     settings = {"dataset": dataset, "split": split or "all", "questions": len(items), "kb": kb_path or "built for the dataset",
                 "models": list(models) or ["default"], "config": Config().to_dict()}
-    path = write_report(f"{data.name}-{split or 'all'}", runs, settings, failures, out)
+    path = write_report(f"{data.name}-{split or 'all'}", runs, settings, failures, out, by_type)
     labels = list(runs)
     click.echo("metric".ljust(22) + "".join(label[:18].rjust(20) for label in labels))
     for metric in next(iter(runs.values())):

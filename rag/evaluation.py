@@ -276,6 +276,11 @@ def run_qa(kb, items: list[QAItem], mode=None, k: int = 10, progress: bool = Tru
         abstained = [r for r in records if r.abstained]
         result["abstention_recall"] = _mean(r.abstained for r in unanswerable)
         result["abstention_precision"] = _mean(r.item.type == "unanswerable" for r in abstained)
+    by_type: dict[str, list[bool]] = {}
+    for r in records:
+        if r.item.type:
+            ok = r.abstained if r.item.type == "unanswerable" else r.quote_hit
+            by_type.setdefault(r.item.type, []).append(ok)
     checks = [ok for r in records for ok in r.verbatim]
     result["verbatim"] = _mean(checks) if checks else 1.0
     latencies = [r.seconds for r in records]
@@ -285,4 +290,6 @@ def run_qa(kb, items: list[QAItem], mode=None, k: int = 10, progress: bool = Tru
         "questions_per_s": len(records) / wall if wall else float("nan"),
         "questions": len(records),
     })
-    return {"metrics": result, "records": records}
+    # per question type: quote@1, or the abstention rate for unanswerable questions
+    by_type_rates = {t: _mean(v) for t, v in sorted(by_type.items(), key=lambda kv: _mean(kv[1]))}
+    return {"metrics": result, "records": records, "by_type": by_type_rates}

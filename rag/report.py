@@ -26,7 +26,7 @@ def _fmt(value) -> str:
 
 
 def write_report(name: str, runs: dict[str, dict], settings: dict, failures: dict[str, list[dict]],
-                 out_dir: str | Path) -> Path:
+                 out_dir: str | Path, by_type: dict[str, dict] | None = None) -> Path:
     """`runs` maps a column label ("hybrid", "dense · model") to its metrics."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -37,6 +37,11 @@ def write_report(name: str, runs: dict[str, dict], settings: dict, failures: dic
     lines += ["", "| metric | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
     for m in metrics:
         lines.append(f"| {m} | " + " | ".join(_fmt(r.get(m)) for r in runs.values()) + " |")
+    if by_type and any(by_type.values()):
+        types = sorted({t for r in by_type.values() for t in r}, key=lambda t: min(r.get(t, 1) for r in by_type.values()))
+        lines += ["", "## By question type (quote@1; abstention rate for unanswerable), weakest first", "",
+                  "| type | " + " | ".join(by_type) + " |", "|---|" + "---|" * len(by_type)]
+        lines += [f"| {t} | " + " | ".join(_fmt(r.get(t)) for r in by_type.values()) + " |" for t in types]
     for label, rows in failures.items():
         lines += ["", f"## Failed questions ({label}, {len(rows)})", "",
                   "| id | type | question | gold | returned |", "|---|---|---|---|---|"]
@@ -49,7 +54,8 @@ def write_report(name: str, runs: dict[str, dict], settings: dict, failures: dic
         lines += ["", f"![mode comparison]({chart.name})"]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     stem.with_suffix(".json").write_text(
-        json.dumps({"name": name, "settings": settings, "machine": machine(), "runs": runs, "failures": failures},
+        json.dumps({"name": name, "settings": settings, "machine": machine(), "runs": runs, "by_type": by_type or {},
+                    "failures": failures},
                    ensure_ascii=False, indent=2), encoding="utf-8")
     return stem.with_suffix(".md")
 

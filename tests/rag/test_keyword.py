@@ -1,0 +1,20 @@
+from rag.keyword import ChineseTokenizer, KeywordIndex
+
+
+def test_words_and_bigrams_and_user_dictionary(tmp_path):
+    plain = ChineseTokenizer()
+    tokens = plain("青岛海关发布数据")
+    assert "青岛" in tokens and "海关" in tokens and "关发" in tokens  # a bigram across words
+    assert "鲜达陆上生态循环养殖园区" not in plain("鲜达陆上生态循环养殖园区")
+    user = tmp_path / "dict.txt"
+    user.write_text("鲜达陆上生态循环养殖园区 10 nz\n", encoding="utf-8")
+    assert "鲜达陆上生态循环养殖园区" in ChineseTokenizer(str(user))("鲜达陆上生态循环养殖园区")
+
+
+def test_bm25_scores_and_idf():
+    tok = ChineseTokenizer()
+    index = KeywordIndex([tok("青岛进出口总值"), tok("鳎鱼养殖项目"), tok("青岛民生攻坚")])
+    scores = index.scores(tok("鳎鱼"))
+    assert scores.argmax() == 1 and scores[0] == 0
+    idf = index.idf({"青岛", "鳎鱼"})
+    assert idf["鳎鱼"] > idf["青岛"]
