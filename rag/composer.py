@@ -252,6 +252,8 @@ def short_answer(question: str, quote: str, focus: str | None = None) -> str | N
         span = m.group()
         if not span or span in question or not re.search(r"\d|[一二三四五六七八九十两]|年|日|旬|底|初", span):
             continue
+        if qtype == "quantity" and quote[m.end() : m.end() + 1] in ("月", "日", "号", "+", "．"):
+            continue  # part of a date (1月18日) or a name (10+1), not a quantity
         # the answer sits where the question's words are: count them just before and after it
         left = _CLAUSE.split(quote[max(0, m.start() - 25) : m.start()])[-1][::-1]
         right = _CLAUSE.split(quote[m.end() : m.end() + 10])[0]
@@ -260,6 +262,8 @@ def short_answer(question: str, quote: str, focus: str | None = None) -> str | N
             score += 2.0  # 多少家 → a count of 家
         if qtype == "quantity" and _YEAR_SPAN.match(span):
             score -= 3.0  # a year is rarely the answer to 多少
+        if qtype == "quantity" and span.isdigit():
+            score -= 1.5  # a bare number without a unit is a weak answer
         if qtype == "date" and wants_day:
             score += 1.0 if "日" in span else -2.0 if _YEAR_SPAN.match(span) else 0.0
         if best_score is None or (score, -m.start()) > best_score:
