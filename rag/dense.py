@@ -61,8 +61,9 @@ class DenseIndex:
                                                 faiss.METRIC_INNER_PRODUCT)
             sample = vectors[np.random.default_rng(0).choice(len(vectors), min(len(vectors), 40 * nlist), replace=False)]
             ivf.train(np.ascontiguousarray(sample, np.float32))
+            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
             index.kind = "ivf-sq8"
-            index._index = ivf  # IVF keeps ids itself; no direct map, so removal scans the lists
+            index._index = ivf  # IVF keeps the ids itself
             index._apply_params()
         index.add(ids, vectors)
         return index
@@ -98,6 +99,11 @@ class DenseIndex:
             keep = np.setdiff1d(self.ids(), np.asarray(ids, np.int64))
             rebuilt = DenseIndex.build(self.dim, keep, self.vectors(keep), "hnsw", **self._param_kwargs())
             self._index = rebuilt._index
+        elif self.kind == "ivf-sq8":
+            import faiss
+
+            ids = np.ascontiguousarray(ids, np.int64)
+            self._index.remove_ids(faiss.IDSelectorArray(len(ids), faiss.swig_ptr(ids)))  # what a hashtable map takes
         else:
             self._index.remove_ids(np.asarray(ids, np.int64))
 
@@ -106,7 +112,7 @@ class DenseIndex:
 
         if self.kind != "ivf-sq8":
             return faiss.vector_to_array(self._index.id_map).astype(np.int64)
-        lists = self._index.invlists
+        lists = self._index.invlists  # an IVF keeps its ids in its inverted lists
         parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy() for i in range(lists.nlist)]
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
@@ -120,30 +126,11 @@ class DenseIndex:
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         if not len(ids):
             return np.zeros((0, self.dim), np.float32)
-        if self.kind == "ivf-sq8":
-            import faiss
-
-            lists = self._index.invlists
-            where = {}
-            for l in range(lists.nlist):
-                for off, i in enumerate(faiss.rev_swig_ptr(lists.get_ids(l), lists.list_size(l))):
-                    where[int(i)] = (l, off)
-            return np.stack([self._index.reconstruct_from_offset(*where[int(i)]) for i in ids])
         return np.stack([self._index.reconstruct(int(i)) for i in ids])
 
     def scores(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Inner product of the query with each of `ids` (for fusing with keyword candidates)."""
-        if not len(ids):
-            return np.zeros(0, np.float32)
-        if self.kind != "ivf-sq8":
-            return self.vectors(ids) @ query.astype(np.float32)
-        import faiss
-
-        params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBatch(np.asarray(ids, np.int64)), nprobe=self._index.nlist)
-        found_scores, found_ids = self._index.search(np.ascontiguousarray(query.reshape(1, -1), np.float32),
-                                                     len(ids), params=params)
-        got = dict(zip(found_ids[0].tolist(), found_scores[0].tolist()))
-        return np.array([got.get(int(i), -1.0) for i in ids], np.float32)
+        """Inner product of the query with each of `ids` (to fuse with keyword-only candidates)."""
+        return self.vectors(ids) @ query.astype(np.float32) if len(ids) else np.zeros(0, np.float32)
 
     def memory_bytes(self) -> int:
         import faiss
