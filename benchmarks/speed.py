@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/speed.py            # bundled page
     .venv/bin/python benchmarks/speed.py --cmrc     # also CMRC 2018 dev (several minutes)
 
-For each corpus: index build time split into parse+chunk / encode / write, against
-`encode_document` alone on the same chunk texts (the limit); `answer()` latency p50/p95 warm,
-split into stages, against bare `encode_query` on the same questions (the limit); time from a
+For each corpus: index build time split into parse+chunk / encode / write, against the
+configured encoder's plain document encoding of the same chunk texts (the limit); `answer()`
+latency p50/p95 warm, split into stages, against the same encoder's bare query encoding of
+the same questions (the limit); time from a
 new process to the first answer with the index built; peak RSS. Prints a table of ratios
 (ours ÷ limit) and writes it to eval/reports/speed-*.md.
 """
@@ -45,7 +46,7 @@ def build_figures(name, documents, workdir):
     chunks = [c for d in documents for c in Chunker(kb.config.chunk_max_chars, kb.config.chunk_min_chars).split(d)]
     texts = [c.context() for c in chunks]
     t = time.perf_counter()
-    kb.model.encode_document(texts, batch_size=16)
+    kb.encoder.encode_documents(texts, batch_size=16)
     limit = time.perf_counter() - t
     return kb, {
         "chunks": len(chunks),
@@ -61,7 +62,7 @@ def answer_figures(kb, questions):
     total, bare = [], []
     for q in questions:
         t = time.perf_counter()
-        kb.model.encode_query([q])
+        kb.encoder.encode_queries([q])
         bare.append(time.perf_counter() - t)
         t = time.perf_counter()
         a = kb.answer(q)

@@ -112,6 +112,12 @@ class Encoder:
         vecs = self._st.encode_query(queries, batch_size=batch_size, normalize_embeddings=True)
         return np.asarray(vecs, dtype=np.float32)
 
+    def encode_documents(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
+        """Plain document vectors (the encoder's own throughput, without sentence vectors)."""
+        if self._onnx is not None:
+            return self._onnx.encode(texts, self.document_prompt(), batch_size)
+        return np.asarray(self._st.encode_document(texts, batch_size=batch_size, normalize_embeddings=True), np.float32)
+
     def document_prompt(self) -> str:
         for name in ("document", "passage", "corpus"):
             if name in self.prompts:

@@ -72,6 +72,8 @@ class OnnxModel:
         path = export(model_dir, backend)
         options = ort.SessionOptions()
         options.intra_op_num_threads = os.cpu_count() or 1
+        # no busy-waiting after a run: spinning threads would steal the cores FAISS and BM25 need next
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_seq_length)
