@@ -103,7 +103,7 @@ class AnswerComposer:
             dense = svecs.astype(np.float32) @ qvec if qvec is not None else np.zeros(len(chunk.sentence_spans))
             for i, (a, b) in enumerate(chunk.sentence_spans):
                 text = chunk.text[a:b]
-                sentences.append((rank, chunk, i, float(dense[i]), text, set(tokenizer(text)) & q_tokens))
+                sentences.append((rank, chunk, i, float(dense[i]), text, tokenizer.sentence_tokens(text) & q_tokens))
         n = len(sentences)
         local_df = Counter(t for *_, hits in sentences for t in hits)
         local = {t: math.log(1 + n / (1 + local_df[t])) for t in q_tokens}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -36,16 +37,19 @@ class ChineseTokenizer:
                 raise FileNotFoundError(f"jieba user dictionary {user_dict} not found; fix `user_dict` in the config.")
             self._jieba.load_userdict(user_dict)
         self._lock = threading.Lock()  # jieba's Tokenizer is not thread-safe
+        # the composer re-reads the same top sentences question after question: remember them
+        self.sentence_tokens = lru_cache(maxsize=100_000)(lambda text: frozenset(self(text)))
+        self.tagged = lru_cache(maxsize=100_000)(self._tagged)
 
     def words(self, text: str) -> list[str]:
         with self._lock:
             raw = self._jieba.lcut_for_search(text)
         return [w.lower() for w in raw if w.strip() and _WORD.search(w) and w not in _STOP]
 
-    def tagged(self, text: str) -> list[tuple[str, str]]:
+    def _tagged(self, text: str) -> tuple[tuple[str, str], ...]:
         """(word, part-of-speech) pairs; `ns` place, `nt` organisation, `nr` person."""
         with self._lock:
-            return [(p.word, p.flag) for p in self._pos.lcut(text)]
+            return tuple((p.word, p.flag) for p in self._pos.lcut(text))
 
     def __call__(self, text: str) -> list[str]:
         tokens = self.words(text)
