@@ -100,28 +100,31 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
         return [h.to_dict() for h in kbs.get(kb_name).search(question, k=int(k), mode=mode)]
 
     def respond(message, chat, asked, kb_name):
+        """Stream the reply; the question box is emptied at once (not after), so typing a
+        follow-up while the reply streams is never wiped out."""
+        keep = gr.update()
         message = (message or "").strip()
         if not message:
             gr.Warning("请输入问题。")
-            yield chat, asked, gr.update(), gr.update(), ""
+            yield chat, asked, keep, keep, "", keep
             return
         chat = chat + [{"role": "user", "content": message}, {"role": "assistant", "content": "正在检索…"}]
-        yield chat, asked, gr.update(), gr.update(), message
+        yield chat, asked, keep, keep, message, ""
         try:
             kb = kbs.get(kb_name)
             answer = kb.answer(message, history=asked)
         except ValueError as exc:
             chat[-1]["content"] = f"⚠️ {_short(exc)}"
-            yield chat, asked, gr.update(), gr.update(), message
+            yield chat, asked, keep, keep, message, keep
             return
         reply = reply_markdown(answer)
         searched = f"实际检索：{answer.searched}" if answer.searched != message else f"检索：{message}"
         for end in range(0, len(reply), 24):  # stream the reply in
             chat[-1]["content"] = reply[: end + 24]
-            yield chat, asked, gr.update(), gr.update(), searched
+            yield chat, asked, keep, keep, searched, keep
             time.sleep(0.01)
         chat[-1]["content"] = reply
-        yield chat, asked + [message], sources_html(kb, answer), answer.text, searched
+        yield chat, asked + [message], sources_html(kb, answer), answer.text, searched, keep
 
     def retrieval_view(question, kb_name, k, mode):
         if not (question or "").strip():
@@ -193,8 +196,7 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
 
         outputs = [chat, asked, sources, copy_text, searched]
         for trigger in (send.click, question.submit):
-            trigger(respond, [question, chat, asked, kb_name], outputs, api_visibility="private").then(
-                lambda: "", None, question, api_visibility="private")
+            trigger(respond, [question, chat, asked, kb_name], outputs + [question], api_visibility="private")
         sample.click(lambda row: row[0], sample, question, api_visibility="private")
         clear.click(lambda: ([], [], sources_html(first, None), "", ""), None, outputs, api_visibility="private")
         r_go.click(retrieval_view, [r_question, kb_name, r_k, r_mode], r_table, api_visibility="private")
