@@ -29,15 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from rag import KnowledgeBase  # noqa: E402
 from rag.dense import DenseIndex  # noqa: E402
-from rag.evaluation import load_dataset  # noqa: E402
+from rag.evaluation import load_dataset, percentile  # noqa: E402
 from rag.keyword import KeywordIndex  # noqa: E402
 from rag.report import machine  # noqa: E402
 from rag.retriever import HybridRetriever, top_k  # noqa: E402
-
-
-def pct(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def synthetic(kb, n, rng):
@@ -68,7 +63,7 @@ def timed(fn, queries):
         t = time.perf_counter()
         fn(q)
         out.append(1000 * (time.perf_counter() - t))
-    return statistics.median(out), pct(out, 0.95)
+    return statistics.median(out), percentile(out, 0.95)
 
 
 def main():

@@ -27,13 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from rag import KnowledgeBase, load_documents  # noqa: E402
 from rag.chunking import Chunker  # noqa: E402
-from rag.evaluation import load_dataset  # noqa: E402
+from rag.evaluation import load_dataset, percentile  # noqa: E402
 from rag.report import machine  # noqa: E402
-
-
-def pct(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def build_figures(name, documents, workdir):
@@ -72,7 +67,7 @@ def answer_figures(kb, questions):
         stages["tokenize"].append(tm["retrieve"] - tm["dense"] - tm["keyword"] - tm["fusion"])
         for k in ("dense", "keyword", "fusion", "compose"):
             stages[k].append(tm[k])
-    out = {"answer_p50_ms": 1000 * statistics.median(total), "answer_p95_ms": 1000 * pct(total, 0.95),
+    out = {"answer_p50_ms": 1000 * statistics.median(total), "answer_p95_ms": 1000 * percentile(total, 0.95),
            "bare_encode_query_p50_ms": 1000 * statistics.median(bare)}
     out["answer_vs_bare_encode"] = out["answer_p50_ms"] / out["bare_encode_query_p50_ms"]
     out.update({f"stage_{k}_p50_ms": 1000 * statistics.median(v) for k, v in stages.items()})

@@ -32,6 +32,8 @@ def main():
     args = parser.parse_args()
     from gradio_client import Client
 
+    from rag.evaluation import percentile
+
     questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "qingdao_qa.jsonl").read_text("utf-8").splitlines()]
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "rag.cli", "chat", "--port", str(port)], cwd=ROOT,
@@ -68,8 +70,7 @@ def main():
         for th in threads:
             th.join()
         wall = time.perf_counter() - t0
-        times.sort()
-        p95 = times[int(0.95 * (len(times) - 1))] if times else float("nan")
+        p95 = percentile(times, 0.95)
         print(f"{args.clients} clients x {args.questions} questions: {len(times)} answers, {len(errors)} errors, "
               f"p50 {1000 * statistics.median(times):.0f} ms, p95 {1000 * p95:.0f} ms, "
               f"{len(times) / wall:.1f} answers/s over {wall:.1f} s")
