@@ -1,5 +1,6 @@
 """Learn the composer's sentence weights on tuning questions (never on the reported test set).
 
+    python benchmarks/build_cmrc.py trial && python benchmarks/build_cmrc.py dev   # the indexes it reads
     python benchmarks/tune_composer.py
 
 Tuning questions: CMRC 2018 trial plus the even-numbered questions of CMRC 2018 dev;
