@@ -97,7 +97,7 @@ class DenseIndex:
             return
         if self.kind == "hnsw":  # HNSW graphs cannot drop nodes: rebuild from the kept vectors
             keep = np.setdiff1d(self.ids(), np.asarray(ids, np.int64))
-            rebuilt = DenseIndex.build(self.dim, keep, self.vectors(keep), "hnsw", **self._param_kwargs())
+            rebuilt = DenseIndex.build(self.dim, keep, self.vectors(keep), "hnsw", **self.params)
             self._index = rebuilt._index
         elif self.kind == "ivf-sq8":
             import faiss
@@ -136,9 +136,6 @@ class DenseIndex:
         import faiss
 
         return int(faiss.serialize_index(self._index).size)
-
-    def _param_kwargs(self) -> dict:
-        return {"nprobe": self.params["nprobe"], "ef_search": self.params["ef_search"], "hnsw_m": self.params["hnsw_m"]}
 
     def save(self, path: Path) -> None:
         import faiss

@@ -10,7 +10,6 @@ them to find the answering sentence without a second encoder pass.
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,7 +19,6 @@ import numpy as np
 
 from .config import DEFAULT_MODEL
 
-log = logging.getLogger(__name__)
 
 
 class ModelLoadError(RuntimeError):

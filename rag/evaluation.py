@@ -45,7 +45,6 @@ class Dataset:
     name: str
     documents: list[Document]
     items: list[QAItem]
-    has_answers: bool = True
 
     def split(self, name: str | None) -> list[QAItem]:
         if not name:
@@ -93,7 +92,7 @@ def read_beir(folder: str | Path, split: str = "test") -> Dataset:
             if len(row) >= 3 and row[0] != "query-id" and float(row[2]) > 0:
                 gold.setdefault(row[0], []).append(row[1])
     items = [QAItem(q, queries[q], [], docs_) for q, docs_ in gold.items() if q in queries]
-    return Dataset(folder.name, docs, items, has_answers=False)
+    return Dataset(folder.name, docs, items)
 
 
 def read_qa_jsonl(path: str | Path, documents: list[Document]) -> Dataset:

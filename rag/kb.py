@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 import shutil
 import time
@@ -33,7 +32,6 @@ from .keyword import ChineseTokenizer, KeywordIndex
 from .retriever import HybridRetriever
 from .schema import Answer, Hit
 
-log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MAX_QUESTION_CHARS = 2000  # longer questions are cut: no model reads past 512 tokens anyway

@@ -8,7 +8,6 @@ Named API endpoints for `gradio_client`: `/answer` (question, kb name, history â
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import time
@@ -23,7 +22,6 @@ from rag.documents import DocumentError, read_path
 
 from .render import CSS, example_questions, reply_markdown, sources_html
 
-log = logging.getLogger(__name__)
 DEFAULT = "default"
 _NAME = re.compile(r"^[\w\u4e00-\u9fff-]{1,40}$")
 

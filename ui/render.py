@@ -41,11 +41,6 @@ def reply_markdown(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-def plain_reply(answer: Answer) -> str:
-    """The reply with citations as plain text (for copying)."""
-    return answer.text
-
-
 def sources_html(kb: KnowledgeBase, answer: Answer | None) -> str:
     """One card per citation: title, score, the paragraph with the quoted span highlighted."""
     if answer is None:
