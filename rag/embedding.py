@@ -20,7 +20,6 @@ import numpy as np
 from .config import DEFAULT_MODEL
 
 
-
 class ModelLoadError(RuntimeError):
     pass
 
