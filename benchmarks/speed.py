@@ -28,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 from rag import KnowledgeBase, load_documents  # noqa: E402
 from rag.chunking import Chunker  # noqa: E402
 from rag.evaluation import load_dataset, percentile  # noqa: E402
+from rag.reader import Passage  # noqa: E402
+from rag.reader_composer import ReaderComposer  # noqa: E402
 from rag.report import machine  # noqa: E402
 
 
@@ -70,7 +72,26 @@ def answer_figures(kb, questions):
     out = {"answer_p50_ms": 1000 * statistics.median(total), "answer_p95_ms": 1000 * percentile(total, 0.95),
            "bare_encode_query_p50_ms": 1000 * statistics.median(bare)}
     out["answer_vs_bare_encode"] = out["answer_p50_ms"] / out["bare_encode_query_p50_ms"]
+    if isinstance(kb.composer, ReaderComposer):
+        forward = reader_forward_seconds(kb, questions)
+        out["bare_reader_forward_p50_ms"] = 1000 * statistics.median(forward)
+        out["answer_vs_reader_forward"] = out["answer_p50_ms"] / out["bare_reader_forward_p50_ms"]
     out.update({f"stage_{k}_p50_ms": 1000 * statistics.median(v) for k, v in stages.items()})
+    return out
+
+
+def reader_forward_seconds(kb, questions):
+    """The limit for the reader: one batched ONNX forward pass over the same number of windows
+    (each filled to the token budget, as the answer step fills them), nothing else."""
+    reader = kb.composer.reader
+    out = []
+    for q in questions:
+        hits = kb.search(q, k=kb.config.answer_passages)
+        passages = [Passage(c.text, c.title) for c in (kb.chunk(h.chunk_id) for h in hits) if c]
+        encoded = reader.encoder.encode(q, passages, [reader.encoder.window(q, p) for p in passages])
+        t = time.perf_counter()
+        reader.logits(encoded)
+        out.append(time.perf_counter() - t)
     return out
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .config import Config, RetrievalMode
+from .config import ComposerKind, Config, RetrievalMode
 from .documents import Document, DocumentError, load_documents
 from .kb import IndexMismatchError, KnowledgeBase, check_question, open_or_build
 from .schema import Answer, Citation, Hit
 
 __all__ = [
-    "Answer", "Citation", "Config", "Document", "DocumentError", "Hit", "IndexMismatchError",
+    "Answer", "Citation", "ComposerKind", "Config", "Document", "DocumentError", "Hit", "IndexMismatchError",
     "KnowledgeBase", "RetrievalMode", "answer", "default_kb",
 ]
 

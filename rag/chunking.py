@@ -230,6 +230,29 @@ def repaired(text: str) -> str:
     return _LAYOUT_BREAK.sub(lambda m: "" if _cjk_join(text, m) else " ", text)
 
 
+def repaired_offsets(text: str) -> list[int]:
+    """For each character of `repaired(text)`, its index in `text` (a joining space maps to the break)."""
+    out, pos = [], 0
+    for m in _LAYOUT_BREAK.finditer(text):
+        out.extend(range(pos, m.start()))
+        if not _cjk_join(text, m):
+            out.append(m.start())
+        pos = m.end()
+    out.extend(range(pos, len(text)))
+    return out
+
+
+def char_map(doc_text: str, chunk: "Chunk") -> list[int]:
+    """The document offset of every character of `chunk.text` (-1 for the line breaks joining its parts),
+    so a span the reader finds in the indexed text becomes a verbatim `document[start:end]`."""
+    out: list[int] = []
+    for (a, b), (ta, _) in zip(chunk.sentences, chunk.sentence_spans):
+        out.extend([-1] * (ta - len(out)))
+        out.extend(a + i for i in repaired_offsets(doc_text[a:b]))
+    out.extend([-1] * (len(chunk.text) - len(out)))
+    return out
+
+
 def _cjk_join(text: str, m: re.Match) -> bool:
     before = text[m.start() - 1 : m.start()]
     after = text[m.end() : m.end() + 1]

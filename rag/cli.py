@@ -9,12 +9,14 @@ import sys
 import click
 
 from . import Config, KnowledgeBase, default_kb
-from .config import RetrievalMode
+from .config import ComposerKind, RetrievalMode
 from .documents import DocumentError
 from .embedding import ModelLoadError
 from .kb import IndexMismatchError, check_question
+from .reader_export import ReaderWeightsError
 
-USER_ERRORS = (ValueError, FileNotFoundError, DocumentError, IndexMismatchError, ModelLoadError, KeyError)
+USER_ERRORS = (ValueError, FileNotFoundError, DocumentError, IndexMismatchError, ModelLoadError, KeyError,
+               ReaderWeightsError)
 
 
 def _fail(exc: Exception) -> None:
@@ -67,12 +69,19 @@ def index(sources, out, model, user_dict, backend, add_to):
 @click.argument("question")
 @click.option("--kb", "kb_path", default=None, help="Index folder (default: the bundled news page).")
 @click.option("--mode", type=click.Choice([m.value for m in RetrievalMode]), default=None)
+@click.option("--composer", type=click.Choice([c.value for c in ComposerKind]), default=None,
+              help="Answer step: the trained reader (default) or the heuristic sentence scorer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
-def ask(question, kb_path, mode, as_json):
+def ask(question, kb_path, mode, composer, as_json):
     """Answer QUESTION with quoted, cited sentences."""
     try:
         check_question(question)
-        answer = _kb(kb_path).answer(question, mode=mode)
+        kb = _kb(kb_path)
+        if composer:
+            from .composers import create_composer
+
+            kb.composer = create_composer(kb.config.replace(composer=composer))
+        answer = kb.answer(question, mode=mode)
     except USER_ERRORS as exc:
         _fail(exc)
     if as_json:
@@ -122,14 +131,18 @@ def chat(host, port, kb_path, share):
 @click.option("--kb", "kb_path", default=None, help="Use this index instead of building one for the dataset.")
 @click.option("--mode", type=click.Choice([m.value for m in RetrievalMode] + ["all"]), default="hybrid",
               show_default=True)
+@click.option("--composer", type=click.Choice([c.value for c in ComposerKind] + ["all"]), default=None,
+              help="Answer step to evaluate (default: the config's, the reader); `all` compares them side by side.")
 @click.option("--model", "models", multiple=True, help="Embedding model(s) to compare; repeat the option.")
 @click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8"]), default=None,
               help="Encoder backend (default: the config's).")
-@click.option("--split", default=None, help="dev or test (bundled set; default test).")
+@click.option("--split", default=None,
+              help="dev or test (bundled set; default test), even or odd (every other question, e.g. CMRC dev).")
 @click.option("--limit", type=int, default=None, help="Only the first N questions.")
 @click.option("--out", default="eval/reports", show_default=True, help="Report folder.")
-def eval_(dataset, kb_path, mode, models, backend, split, limit, out):
+def eval_(dataset, kb_path, mode, composer, models, backend, split, limit, out):
     """Benchmark retrieval and answers on DATASET (qingdao, cmrc2018-dev, a SQuAD .json or a BEIR folder)."""
+    from .composers import create_composer
     from .evaluation import load_dataset, run_qa
     from .kb import open_or_build
     from .report import write_report
@@ -140,6 +153,7 @@ def eval_(dataset, kb_path, mode, models, backend, split, limit, out):
             split = "test"
         items = data.split(split)[:limit] if limit else data.split(split)
         modes = [m.value for m in RetrievalMode] if mode == "all" else [mode]
+        composers = [c.value for c in ComposerKind] if composer == "all" else [composer or Config().composer.value]
         runs, failures, by_type = {}, {}, {}
         for model in models or [None]:
             config = Config().replace(model=model, backend=backend)
@@ -148,20 +162,24 @@ def eval_(dataset, kb_path, mode, models, backend, split, limit, out):
             else:
                 slug = f"{model or 'default'}-{config.backend}".replace("/", "--")
                 kb = open_or_build(f"index/eval-{data.name}-{slug}", data.documents, config)
-            for m in modes:
-                label = m if len(models) < 2 else f"{m} · {model}"
-                result = run_qa(kb, items, mode=m)
-                result["metrics"]["build_seconds"] = sum(
-                    v for k, v in (kb.build_seconds or {}).items() if k != "chunks"
-                ) or None
-                runs[label] = result["metrics"]
-                by_type[label] = result["by_type"]
-                failures[label] = [r.to_dict() for r in result["records"]
-                                   if (r.item.answers and not r.quote_hit) or (r.item.type == "unanswerable" and not r.abstained)]
+            for kind in composers:
+                kb.composer = create_composer(kb.config.replace(composer=kind))
+                for m in modes:
+                    parts = [m] + ([kind] if len(composers) > 1 else []) + ([model] if len(models) > 1 else [])
+                    label = " · ".join(p for p in parts if p)
+                    result = run_qa(kb, items, mode=m)
+                    result["metrics"]["build_seconds"] = sum(
+                        v for k, v in (kb.build_seconds or {}).items() if k != "chunks"
+                    ) or None
+                    runs[label] = result["metrics"]
+                    by_type[label] = result["by_type"]
+                    failures[label] = [r.to_dict() for r in result["records"]
+                                       if (r.item.answers and not r.quote_hit)
+                                       or (r.item.type == "unanswerable" and not r.abstained)]
     except USER_ERRORS as exc:
         _fail(exc)
     settings = {"dataset": dataset, "split": split or "all", "questions": len(items), "kb": kb_path or "built for the dataset",
-                "models": list(models) or ["default"], "config": Config().to_dict()}
+                "models": list(models) or ["default"], "composers": composers, "config": Config().to_dict()}
     path = write_report(f"{data.name}-{split or 'all'}", runs, settings, failures, out, by_type)
     labels = list(runs)
     click.echo("metric".ljust(22) + "".join(label[:18].rjust(20) for label in labels))

@@ -133,7 +133,7 @@ class AnswerComposer:
         missing = missing_names(question, evidence, tokenizer)
         confidence = self.confidence(cands)
         if not cands or missing or confidence < self.config.abstain_below:
-            return self._abstain(question, hits, missing)
+            return abstention(question, hits, missing)
         chosen = [cands[0]]
         for cand in cands[1:]:
             if len(chosen) >= self.config.max_quotes:
@@ -157,14 +157,15 @@ class AnswerComposer:
             return 0.0
         return cands[0].dense + 0.1 * cands[0].overlap
 
-    def _abstain(self, question, hits, missing) -> Answer:
-        lines = ["文档中没有找到这个问题的答案。"]
-        if missing:
-            lines[0] = f"文档中没有找到这个问题的答案：资料没有提到“{'、'.join(missing)}”。"
-        if hits:
-            lines.append("最接近的段落：")
-            lines += [f"- 《{h.title}》{_clip(h.text)}" for h in hits[:3]]
-        return Answer(question, "\n".join(lines), None, True, [], hits, searched=question)
+def abstention(question: str, hits: list[Hit], missing: list[str] | None = None) -> Answer:
+    """The plain "not in the documents" answer, with the closest passages for the reader to check."""
+    lines = ["文档中没有找到这个问题的答案。"]
+    if missing:
+        lines[0] = f"文档中没有找到这个问题的答案：资料没有提到“{'、'.join(missing)}”。"
+    if hits:
+        lines.append("最接近的段落：")
+        lines += [f"- 《{h.title}》{_clip(h.text)}" for h in hits[:3]]
+    return Answer(question, "\n".join(lines), None, True, [], hits, searched=question)
 
 
 def _clip(text: str, n: int = 60) -> str:

@@ -25,6 +25,21 @@ class RetrievalMode(str, Enum):
             raise ValueError(f"unknown retrieval mode {value!r}; choose one of: {choices}") from None
 
 
+class ComposerKind(str, Enum):
+    """How the answer is chosen: the trained span reader, or the hand-made sentence scorer."""
+
+    READER = "reader"
+    HEURISTIC = "heuristic"
+
+    @classmethod
+    def parse(cls, value: "str | ComposerKind") -> "ComposerKind":
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(m.value for m in cls)
+            raise ValueError(f"unknown composer {value!r}; choose one of: {choices}") from None
+
+
 @dataclass
 class Config:
     """Settings; everything that shapes an index is saved in its manifest.
@@ -48,6 +63,12 @@ class Config:
     candidates: int = 50  # per retriever, before fusion
     top_k: int = 5
     answer_passages: int = 3  # passages the composer reads
+    composer: ComposerKind = ComposerKind.READER
+    # `default`: the e5-small reader trained by benchmarks/train_reader.py (weights in rag/weights/reader);
+    # or a transformers question-answering model (hub name or local folder)
+    reader: str = "default"
+    reader_max_tokens: int = 192  # question + passage window per passage read
+    reader_threshold: float | None = None  # answer when the best span beats "no answer" by this; None: the reader's own
     max_quotes: int = 2
     # composer weights and abstention threshold: tuned on the dev split (eval/)
     # sentence score = weights · (dense, overlap, idf_overlap, local_overlap, typed);
@@ -60,6 +81,7 @@ class Config:
 
     def __post_init__(self):
         self.mode = RetrievalMode.parse(self.mode)
+        self.composer = ComposerKind.parse(self.composer)
 
     INDEX_FIELDS = ("model", "backend", "max_seq_length", "chunk_max_chars", "chunk_min_chars", "user_dict")
 
@@ -70,6 +92,7 @@ class Config:
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
         data["mode"] = self.mode.value
+        data["composer"] = self.composer.value
         return data
 
     @classmethod

@@ -22,7 +22,7 @@ from typing import Iterable
 import numpy as np
 
 from .chunking import Chunk, Chunker
-from .composer import AnswerComposer
+from .composers import create_composer
 from .config import Config, RetrievalMode
 from .conversation import contextualize
 from .dense import DenseIndex, choose_kind
@@ -71,7 +71,7 @@ class KnowledgeBase:
         self.dense = DenseIndex(self.encoder.dim, choose_kind(self.config.dense_index, 0), **self._dense_params())
         self._next_row = 0
         self._retriever: HybridRetriever | None = None
-        self.composer = AnswerComposer(self.config)
+        self.composer = create_composer(self.config)
         self.build_seconds: dict[str, float] = {}
 
     # ---- building -------------------------------------------------------------------

@@ -25,6 +25,14 @@ def _fmt(value) -> str:
     return "–" if value is None else str(value)
 
 
+def _cell(row: dict | None) -> str:
+    if not row:
+        return "–"
+    if "abstained" in row:
+        return _fmt(row["abstained"])
+    return f"{_fmt(row['quote@1'])} / {_fmt(row['short_f1'])}"
+
+
 def write_report(name: str, runs: dict[str, dict], settings: dict, failures: dict[str, list[dict]],
                  out_dir: str | Path, by_type: dict[str, dict] | None = None) -> Path:
     """`runs` maps a column label ("hybrid", "dense · model") to its metrics."""
@@ -38,10 +46,13 @@ def write_report(name: str, runs: dict[str, dict], settings: dict, failures: dic
     for m in metrics:
         lines.append(f"| {m} | " + " | ".join(_fmt(r.get(m)) for r in runs.values()) + " |")
     if by_type and any(by_type.values()):
-        types = sorted({t for r in by_type.values() for t in r}, key=lambda t: min(r.get(t, 1) for r in by_type.values()))
-        lines += ["", "## By question type (quote@1; abstention rate for unanswerable), weakest first", "",
-                  "| type | " + " | ".join(by_type) + " |", "|---|" + "---|" * len(by_type)]
-        lines += [f"| {t} | " + " | ".join(_fmt(r.get(t)) for r in by_type.values()) + " |" for t in types]
+        kinds = list(dict.fromkeys(k for table in by_type.values() for k in table))
+        lines += ["", "## By question type", "",
+                  "quote@1 / short-answer F1 per type; for 不可回答 the share abstained.", "",
+                  "| type | n | " + " | ".join(by_type) + " |", "|---|---|" + "---|" * len(by_type)]
+        for kind in kinds:
+            n = next(t[kind]["n"] for t in by_type.values() if kind in t)
+            lines.append(f"| {kind} | {n} | " + " | ".join(_cell(t.get(kind)) for t in by_type.values()) + " |")
     for label, rows in failures.items():
         lines += ["", f"## Failed questions ({label}, {len(rows)})", "",
                   "| id | type | question | gold | returned |", "|---|---|---|---|---|"]

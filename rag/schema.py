@@ -31,6 +31,8 @@ class Citation:
     end: int
     score: float
     chunk_id: str = ""
+    answer_start: int | None = None  # the short answer inside the quote: document[answer_start:answer_end]
+    answer_end: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -46,6 +48,7 @@ class Answer:
     passages: list[Hit] = field(default_factory=list)  # closest passages (shown when abstaining)
     timings: dict = field(default_factory=dict)
     searched: str = ""  # the question actually searched (a follow-up joined to its topic)
+    score: float | None = None  # reader: how far the best span beats "no answer" (set when abstaining too)
 
     def to_dict(self) -> dict:
         return {
@@ -54,6 +57,7 @@ class Answer:
             "text": self.text,
             "short": self.short,
             "abstained": self.abstained,
+            "score": self.score,
             "citations": [c.to_dict() for c in self.citations],
             "passages": [p.to_dict() for p in self.passages],
             "timings": self.timings,

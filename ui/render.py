@@ -60,7 +60,7 @@ def sources_html(kb: KnowledgeBase, answer: Answer | None) -> str:
         start, end = (chunk.start, chunk.end) if chunk else (max(0, c.start - 120), min(len(doc), c.end + 120))
         body = (
             html.escape(repaired(doc[start : c.start]))
-            + "<mark>" + html.escape(repaired(doc[c.start : c.end])) + "</mark>"
+            + "<mark>" + _quote_html(doc, c.start, c.end, c.answer_start, c.answer_end) + "</mark>"
             + html.escape(repaired(doc[c.end : end]))
         )
         cards.append(
@@ -69,6 +69,14 @@ def sources_html(kb: KnowledgeBase, answer: Answer | None) -> str:
             f"<div class='src-body'>{body}</div></div>"
         )
     return "".join(cards)
+
+
+def _quote_html(doc: str, start: int, end: int, answer_start: int | None, answer_end: int | None) -> str:
+    """The quote, with the short answer inside it in bold when the reader located one."""
+    if answer_start is None or answer_end is None or not start <= answer_start < answer_end <= end:
+        return html.escape(repaired(doc[start:end]))
+    return (html.escape(repaired(doc[start:answer_start])) + "<strong>" + html.escape(repaired(doc[answer_start:answer_end]))
+            + "</strong>" + html.escape(repaired(doc[answer_end:end])))
 
 
 def example_questions(kb: KnowledgeBase, n: int = 4) -> list[str]:

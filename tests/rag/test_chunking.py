@@ -1,5 +1,5 @@
-from rag.chunking import Chunker, repaired
-from rag.documents import load_documents
+from rag.chunking import Chunker, char_map, repaired
+from rag.documents import Document, load_documents
 
 from tests.conftest import CORPUS
 
@@ -44,3 +44,17 @@ def test_long_paragraph_is_split_at_sentence_ends():
     assert len(chunks) > 5
     assert all(c.text.endswith("。") for c in chunks)
     assert "".join(c.text for c in chunks) == para
+
+
+def test_char_map_takes_every_indexed_character_back_to_the_document():
+    doc = Document("d", "标题\n\n第一句说了帮助企\n\n业拓展国际市场。第二句 with\nLatin words。\n\n第三段。")
+    for chunk in Chunker(max_chars=200, min_chars=5).split(doc):
+        where = char_map(doc.text, chunk)
+        assert len(where) == len(chunk.text)
+        for ch, at in zip(chunk.text, where):
+            if at >= 0:
+                assert doc.text[at] == ch or (ch == " " and doc.text[at].isspace())
+    page = load_documents([CORPUS])[0]
+    for chunk in Chunker().split(page):
+        where = [i for i in char_map(page.text, chunk) if i >= 0]
+        assert where == sorted(where) and where[0] == chunk.start and where[-1] == chunk.end - 1

@@ -1,0 +1,231 @@
+"""Reader: a span-extraction model that finds the answer in passages, or says there is none.
+
+Question and passage go in as one pair (`<s> question </s></s> title⏎passage </s>` for the
+default model, each model's own pair template for others); the model scores every passage
+token as the start and the end of the answer, and the first token (`<s>` / `[CLS]`) as
+"no answer", as SQuAD 2.0 readers do. A span's score is its start + end logit minus the
+no-answer logit of its window, so one threshold decides whether to answer.
+
+Long passages are read through one window each, placed around a focus span (the sentence
+the retriever's scores liked best), so the cost stays one short forward pass per passage.
+
+Runs on ONNX Runtime with `tokenizers`: no torch on the query path. The model folder is
+assembled and exported once by `rag.reader_export`.
+
+>>> reader = Reader.load()                                             # doctest: +SKIP
+>>> reading = reader.read("青岛进出口总值是多少？", [Passage("2024年青岛进出口总值9076.7亿元。")])  # doctest: +SKIP
+>>> reading.best.start, reading.best.end                               # doctest: +SKIP
+(11, 18)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MAX_ANSWER_TOKENS = 40  # longest span considered (CMRC/DRCD answers are far shorter)
+MAX_QUESTION_TOKENS = 64
+
+
+@dataclass
+class Passage:
+    """Text to read. `focus`: a (start, end) char span the window must hold when the text is too long."""
+
+    text: str
+    title: str = ""
+    focus: tuple[int, int] | None = None
+
+
+@dataclass
+class Span:
+    """An answer candidate: `passage[start:end]` (char offsets into `Passage.text`)."""
+
+    passage: int
+    start: int
+    end: int
+    score: float  # span logit minus its window's no-answer logit: > threshold means "answer"
+
+
+@dataclass
+class Reading:
+    spans: list[Span] = field(default_factory=list)  # best first
+    no_answer: float = float("inf")  # how far "no answer" beats the best span (−best.score)
+    windows: list[tuple[int, int]] = field(default_factory=list)  # char range read per passage
+
+    @property
+    def best(self) -> Span | None:
+        return self.spans[0] if self.spans else None
+
+
+@dataclass
+class Encoded:
+    """Model inputs for a batch of (question, passage window) pairs, plus where the passage tokens are."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray
+    context: np.ndarray  # bool (batch, width): token belongs to the passage window (can start/end an answer)
+    offsets: list[np.ndarray]  # per row: (width, 2) char offsets into the passage text (-1 outside it)
+    windows: list[tuple[int, int]]  # per row: the passage chars the window covers
+
+
+class PairEncoder:
+    """Builds reader inputs with the model's own tokenizer and pair template (shared by training and serving)."""
+
+    def __init__(self, tokenizer_file: str | Path, max_tokens: int = 192):
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self.max_tokens = max_tokens
+        processor = self.tokenizer.post_processor
+        self.specials = processor.num_special_tokens_to_add(True) if processor else 0
+        pad = self.tokenizer.token_to_id("<pad>")
+        self.pad_id = pad if pad is not None else (self.tokenizer.token_to_id("[PAD]") or 0)
+
+    def window(self, question: str, passage: Passage, place: float = 0.5) -> tuple[int, int]:
+        """The char range of `passage.text` that fits beside the question, holding `focus`.
+
+        `place` puts the focus at the start (0), middle (0.5) or end (1) of the window;
+        training draws it at random so the model does not learn where answers sit.
+        """
+        budget = self._budget(question, passage.title)
+        enc = self.tokenizer.encode(passage.text, add_special_tokens=False)
+        offsets = enc.offsets
+        if len(offsets) <= budget:
+            return 0, len(passage.text)
+        a, b = passage.focus or (0, 0)
+        first = next((i for i, (s, e) in enumerate(offsets) if e > a), 0)
+        last = next((i for i in range(len(offsets) - 1, -1, -1) if offsets[i][0] < b), first)
+        room = max(0, budget - (last - first + 1))
+        start = first - int(round(room * place))
+        start = max(0, min(start, len(offsets) - budget))
+        end = start + budget
+        lo = offsets[start][0]
+        hi = offsets[end - 1][1] if end - 1 < len(offsets) else len(passage.text)
+        return lo, hi
+
+    def _budget(self, question: str, title: str) -> int:
+        q = min(MAX_QUESTION_TOKENS, len(self.tokenizer.encode(question, add_special_tokens=False).ids))
+        t = len(self.tokenizer.encode(_head(title), add_special_tokens=False).ids) if title else 0
+        return max(16, self.max_tokens - self.specials - q - t - 1)
+
+    def encode(self, question: str, passages: list[Passage], windows: list[tuple[int, int]]) -> Encoded:
+        question = _clip_question(self.tokenizer, question)
+        rows = []
+        for passage, (lo, hi) in zip(passages, windows):
+            head = _head(passage.title)
+            enc = self.tokenizer.encode(question, head + passage.text[lo:hi])
+            ids = enc.ids[: self.max_tokens]
+            seq = enc.sequence_ids[: self.max_tokens]
+            offs = np.full((len(ids), 2), -1, np.int64)
+            ctx = np.zeros(len(ids), bool)
+            for i, (s, (a, b)) in enumerate(zip(seq, enc.offsets[: self.max_tokens])):
+                if s == 1 and b > len(head):  # a first token such as ▁20 may start on the title's line break
+                    offs[i] = (max(a, len(head)) - len(head) + lo, b - len(head) + lo)
+                    ctx[i] = True
+            rows.append((ids, enc.type_ids[: self.max_tokens], offs, ctx))
+        width = max(len(r[0]) for r in rows)
+        n = len(rows)
+        out = Encoded(
+            np.full((n, width), self.pad_id, np.int64), np.zeros((n, width), np.int64),
+            np.zeros((n, width), np.int64), np.zeros((n, width), bool), [], list(windows),
+        )
+        for r, (ids, types, offs, ctx) in enumerate(rows):
+            out.input_ids[r, : len(ids)] = ids
+            out.attention_mask[r, : len(ids)] = 1
+            out.token_type_ids[r, : len(ids)] = types
+            out.context[r, : len(ids)] = ctx
+            padded = np.full((width, 2), -1, np.int64)
+            padded[: len(ids)] = offs
+            out.offsets.append(padded)
+        return out
+
+
+def _head(title: str) -> str:
+    return f"{title}\n" if title else ""
+
+
+def _clip_question(tokenizer, question: str) -> str:
+    enc = tokenizer.encode(question, add_special_tokens=False)
+    if len(enc.ids) <= MAX_QUESTION_TOKENS:
+        return question
+    return question[: enc.offsets[MAX_QUESTION_TOKENS - 1][1]]
+
+
+def best_spans(start: np.ndarray, end: np.ndarray, context: np.ndarray, top: int = 3,
+               max_tokens: int = MAX_ANSWER_TOKENS) -> list[tuple[int, int, float]]:
+    """The `top` (first token, last token, start+end logit) spans inside the passage tokens.
+
+    The search over (start, end ≤ start + max_tokens) pairs is a few vector ops; no library
+    decodes SQuAD-style spans without pulling in torch.
+    """
+    n = len(start)
+    s = np.where(context, start, -np.inf)
+    e = np.where(context, end, -np.inf)
+    found = []
+    for d in range(min(max_tokens, n)):
+        scores = s[: n - d] + e[d:]
+        idx = np.argsort(-scores)[:top]
+        found += [(int(i), int(i) + d, float(scores[i])) for i in idx if np.isfinite(scores[i])]
+    found.sort(key=lambda t: -t[2])
+    return found[:top]
+
+
+class Reader:
+    """An extractive reader on ONNX Runtime (see the module docstring)."""
+
+    def __init__(self, folder: str | Path, max_tokens: int = 192, threshold: float | None = None):
+        import onnxruntime as ort
+
+        folder = Path(folder)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = os.cpu_count() or 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(folder / "model_qint8.onnx"), options, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.encoder = PairEncoder(folder / "tokenizer.json", max_tokens)
+        info = _read_json(folder / "reader.json")
+        self.threshold = float(threshold if threshold is not None else info.get("threshold", 0.0))
+        self.info = info
+
+    @classmethod
+    def load(cls, name: str = "default", max_tokens: int = 192, threshold: float | None = None) -> "Reader":
+        """`default`: the shipped e5-small reader; otherwise a transformers QA model (hub name or folder)."""
+        from .reader_export import ensure_reader
+
+        return cls(ensure_reader(name), max_tokens, threshold)
+
+    def logits(self, encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
+        feed = {"input_ids": encoded.input_ids, "attention_mask": encoded.attention_mask,
+                "token_type_ids": encoded.token_type_ids}
+        start, end = self.session.run(["start_logits", "end_logits"], {k: v for k, v in feed.items() if k in self.inputs})
+        return start, end
+
+    def read(self, question: str, passages: list[Passage], top: int = 5) -> Reading:
+        """All passages in one batch; spans from every window, best first."""
+        if not passages:
+            return Reading()
+        windows = [self.encoder.window(question, p) for p in passages]
+        encoded = self.encoder.encode(question, passages, windows)
+        start, end = self.logits(encoded)
+        spans = []
+        for row in range(len(passages)):
+            null = float(start[row, 0] + end[row, 0])
+            offs = encoded.offsets[row]
+            for i, j, score in best_spans(start[row], end[row], encoded.context[row], top):
+                spans.append(Span(row, int(offs[i, 0]), int(offs[j, 1]), score - null))
+        spans.sort(key=lambda s: -s.score)
+        return Reading(spans[:top], -spans[0].score if spans else float("inf"), windows)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return {}

@@ -1,0 +1,87 @@
+"""Answers from the trained reader: the best span is the short answer, its sentence the quote.
+
+The heuristic composer's sentence scores only choose where each passage's window goes
+(around its best sentence); the reader then reads the top passages in one batch and
+either returns a span — mapped back to `document[start:end]` through the chunk's
+character map, quoted with the whole sentence(s) around it — or abstains when no span
+beats "no answer" by the calibrated threshold.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .chunking import Chunk, char_map
+from .composer import AnswerComposer, abstention, render
+from .config import Config
+from .reader import Passage, Reader, Span
+from .schema import Answer, Citation, Hit
+
+
+class ReaderComposer:
+    """Same `compose` interface as `AnswerComposer`; the reader loads on first use (or pass one in)."""
+
+    def __init__(self, config: Config, reader: Reader | None = None):
+        self.config = config
+        self.sentences = AnswerComposer(config)
+        self._reader = reader
+        self._lock = threading.Lock()
+
+    @property
+    def reader(self) -> Reader:
+        with self._lock:
+            if self._reader is None:
+                self._reader = Reader.load(self.config.reader, self.config.reader_max_tokens,
+                                           self.config.reader_threshold)
+            return self._reader
+
+    def compose(
+        self, question, qvec, chunks: list[Chunk], sentence_vectors, hits: list[Hit], documents, tokenizer, idf,
+        focus=None,
+    ) -> Answer:
+        """`question` is what was searched; `focus` the words the user typed (a follow-up is read as typed)."""
+        chunks = chunks[: self.config.answer_passages]
+        if not chunks:
+            return abstention(question, hits)
+        best_sentence: dict[int, tuple[int, int]] = {}
+        for cand in self.sentences.candidates(question, qvec, chunks, sentence_vectors, tokenizer, idf):
+            best_sentence.setdefault(cand.chunk_rank, cand.chunk.sentence_spans[cand.index])
+        passages = [Passage(c.text, c.title, best_sentence.get(rank)) for rank, c in enumerate(chunks)]
+        reading = self.reader.read(focus or question, passages)
+        best = reading.best
+        if best is None or best.score < self.reader.threshold:
+            answer = abstention(question, hits)
+            answer.score = None if best is None else round(best.score, 4)
+            return answer
+        citations: list[Citation] = []
+        for span in reading.spans:
+            if len(citations) >= self.config.max_quotes:
+                break
+            if citations and (span.score < max(self.reader.threshold, best.score - 1.5)):
+                break
+            citation = self._cite(span, chunks[span.passage], documents, len(citations) + 1)
+            if citation and not any(c.doc_id == citation.doc_id and c.start == citation.start for c in citations):
+                citations.append(citation)
+        if not citations:
+            return abstention(question, hits)
+        first = citations[0]
+        short = documents[first.doc_id].text[first.answer_start : first.answer_end]
+        answer = Answer(question, render(short, citations), short, False, citations, hits, searched=question)
+        answer.score = round(best.score, 4)
+        return answer
+
+    @staticmethod
+    def _cite(span: Span, chunk: Chunk, documents, n: int) -> Citation | None:
+        """The sentence(s) of `chunk` holding the span, as a verbatim citation."""
+        doc = documents[chunk.doc_id].text
+        where = char_map(doc, chunk)
+        inside = [where[i] for i in range(span.start, min(span.end, len(where))) if where[i] >= 0]
+        if not inside:
+            return None
+        a, b = inside[0], inside[-1] + 1
+        covering = [(s, e) for s, e in chunk.sentences if s < b and e > a]
+        if not covering:
+            return None
+        start, end = covering[0][0], covering[-1][1]
+        return Citation(n, chunk.doc_id, chunk.title, doc[start:end], start, end, round(span.score, 4),
+                        chunk.chunk_id, answer_start=a, answer_end=b)

@@ -1,0 +1,179 @@
+"""Assemble and export readers: trained weights → transformers folder → ONNX int8, once, in the cache.
+
+The shipped reader stores only what training changed (the upper encoder layers and the
+span head, fp16) next to a JSON with its provenance and SHA-256; the frozen rest comes
+from the offline e5-small that `offline_model` converts. A hub reader (any transformers
+question-answering model, e.g. a Chinese RoBERTa fine-tuned on CMRC) goes through the
+same export. Only this module imports torch, and only on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "reader"
+WEIGHTS_FILE = WEIGHTS_DIR / "reader.safetensors"
+INFO_FILE = WEIGHTS_DIR / "reader.json"
+DEFAULT_READER = "default"
+
+
+class ReaderWeightsError(RuntimeError):
+    """The shipped reader weights are missing or do not match their recorded hash."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def shipped_info(weights: Path = WEIGHTS_FILE, info: Path = INFO_FILE) -> dict:
+    """The provenance JSON, after checking the weights against its hash."""
+    if not weights.exists() or not info.exists():
+        raise ReaderWeightsError(
+            f"reader weights not found at {weights.parent}; reinstall the package, retrain them with "
+            f"`python benchmarks/train_reader.py`, or use composer='heuristic'."
+        )
+    record = json.loads(info.read_text("utf-8"))
+    actual = sha256(weights)
+    if actual != record.get("sha256"):
+        raise ReaderWeightsError(
+            f"{weights} does not match the hash in {info.name} ({actual[:12]} != {str(record.get('sha256'))[:12]}); "
+            f"the file is damaged or was replaced. Restore it from the repository or retrain it."
+        )
+    return record
+
+
+def cache_root() -> Path:
+    from .offline_model import cache_dir
+
+    return cache_dir().parent
+
+
+def ensure_reader(name: str = DEFAULT_READER) -> Path:
+    """A folder holding `model_qint8.onnx`, `tokenizer.json` and `reader.json` for `name`."""
+    if name == DEFAULT_READER:
+        record = shipped_info()
+        target = cache_root() / f"reader-{record['sha256'][:16]}"
+        if not (target / "model_qint8.onnx").exists():
+            _atomic(target, lambda tmp: _assemble_default(tmp, record))
+        return target
+    local = Path(name)
+    slug = hashlib.sha256(str(local.resolve() if local.is_dir() else name).encode()).hexdigest()[:12]
+    target = cache_root() / f"reader-hub-{slug}"
+    if not (target / "model_qint8.onnx").exists():
+        _atomic(target, lambda tmp: _export_hub(tmp, name))
+    return target
+
+
+def _atomic(target: Path, build) -> None:
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        build(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def assemble(base: Path, delta: Path | None = None):
+    """A `BertForQuestionAnswering` holding the base e5-small weights overlaid by `delta` (trained layers + head)."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    config = BertConfig.from_json_file(str(base / "config.json"))
+    config.num_labels = 2
+    config.architectures = ["BertForQuestionAnswering"]
+    model = BertForQuestionAnswering(config)
+    state = {f"bert.{k}": v for k, v in load_file(str(base / "model.safetensors")).items() if not k.startswith("pooler")}
+    if delta is not None:
+        state.update({k: v.float() for k, v in load_file(str(delta)).items()})
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("qa_outputs") for k in missing):
+        raise ReaderWeightsError(f"reader weights do not fit the base model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    return model.eval().to(torch.float32)
+
+
+def _assemble_default(folder: Path, record: dict) -> None:
+    from .offline_model import ensure_model
+
+    base = ensure_model()
+    model = assemble(base, WEIGHTS_FILE)
+    shutil.copy(base / "tokenizer.json", folder / "tokenizer.json")
+    export_onnx(model, folder)
+    (folder / "reader.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")
+
+
+def _export_hub(folder: Path, name: str) -> None:
+    """Any transformers question-answering model: from a local folder, or the hub when online."""
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = AutoModelForQuestionAnswering.from_pretrained(name).eval()
+    except Exception as exc:  # transformers raises OSError, ValueError or hub errors here
+        raise ReaderWeightsError(
+            f"could not load reader {name!r}: {exc}. Give a local transformers question-answering folder, a hub "
+            f"model already in the cache (HF_HUB_OFFLINE=1 uses it offline), or reader='default'."
+        ) from exc
+    if not getattr(tokenizer, "is_fast", False):
+        raise ReaderWeightsError(f"reader {name!r} has no fast tokenizer (tokenizer.json); it cannot be served.")
+    tokenizer.backend_tokenizer.save(str(folder / "tokenizer.json"))
+    export_onnx(model, folder)
+    # hub models were not calibrated here: answer whenever a span beats "no answer"
+    (folder / "reader.json").write_text(json.dumps({"model": name, "threshold": 0.0}), "utf-8")
+
+
+def export_onnx(model, folder: Path) -> None:
+    """`model_qint8.onnx` in `folder`: the fp32 export, dynamically quantised to int8."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    class Logits(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.start_logits, out.end_logits
+
+    ids = torch.tensor([[0, 100, 200, 2, 2, 300, 400, 500, 2]])
+    fp32 = folder / "model.onnx"
+    names = ("input_ids", "attention_mask", "token_type_ids")
+    # the tracer's and the quantiser's advice is for model authors, not for someone asking a question
+    with torch.no_grad(), warnings.catch_warnings(), _quiet("root"):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Logits(model), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(fp32),
+            input_names=list(names), output_names=["start_logits", "end_logits"],
+            dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names},
+                          "start_logits": {0: "batch", 1: "sequence"}, "end_logits": {0: "batch", 1: "sequence"}},
+            opset_version=17, dynamo=False,
+        )
+        quantize_dynamic(str(fp32), str(folder / "model_qint8.onnx"), weight_type=QuantType.QInt8)
+    fp32.unlink()
+
+
+@contextlib.contextmanager
+def _quiet(name: str):
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

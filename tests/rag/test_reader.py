@@ -1,0 +1,100 @@
+"""The reader: inputs it builds, spans it decodes, verbatim quotes, abstention and the weights' hash."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from rag import Config, KnowledgeBase
+from rag.composer import AnswerComposer
+from rag.composers import create_composer
+from rag.offline_model import ensure_model
+from rag.reader import Passage, PairEncoder, best_spans
+from rag.reader_composer import ReaderComposer
+from rag.reader_export import INFO_FILE, WEIGHTS_FILE, ReaderWeightsError, shipped_info
+
+TEXT = ("2024年，青岛市进出口总值9076.7亿元，增长5.4%。其中出口5711.5亿元，增长9.2%；进口3365.2亿元。"
+        "民营企业进出口5478.2亿元，占全市的60.4%。")
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return PairEncoder(ensure_model() / "tokenizer.json", max_tokens=40)
+
+
+@pytest.mark.parametrize("place", [0.0, 0.5, 1.0])
+def test_window_holds_the_focus_and_offsets_point_into_the_passage(encoder, place):
+    focus = (TEXT.index("其中"), TEXT.index("；"))
+    passage = Passage(TEXT, "青岛外贸", focus)
+    lo, hi = encoder.window("青岛出口多少？", passage, place)
+    assert lo <= focus[0] and focus[1] <= hi and (lo, hi) != (0, len(TEXT))  # too long for 40 tokens: a window
+    enc = encoder.encode("青岛出口多少？", [passage], [(lo, hi)])
+    assert enc.input_ids.shape[1] <= 40
+    spans = [tuple(enc.offsets[0][i]) for i in np.where(enc.context[0])[0]]
+    assert spans and all(lo <= a < b <= hi for a, b in spans)
+    # the passage tokens spell the window out, in order, with nothing of the title or question in between
+    assert "".join(TEXT[a:b] for a, b in spans).replace(" ", "") == TEXT[lo:hi].replace(" ", "")
+
+
+def test_a_short_passage_is_read_whole(encoder):
+    assert encoder.window("出口多少？", Passage("出口5711.5亿元。")) == (0, len("出口5711.5亿元。"))
+
+
+def test_best_spans_stay_inside_the_passage_and_the_length_limit():
+    start = np.array([9.0, 0, 5, 0, 0, 0, 8])
+    end = np.array([9.0, 0, 0, 6, 0, 0, 0])
+    context = np.array([False, True, True, True, True, True, True])
+    spans = best_spans(start, end, context, top=3, max_tokens=3)
+    assert spans[0] == (2, 3, 11.0)  # token 0 (no answer) is never a span, however high its logits
+    assert all(context[i] and context[j] and 0 <= j - i < 3 for i, j, _ in spans)
+    assert (6, 3, 14.0) not in spans  # an end before its start is not a span
+
+
+def test_composer_is_chosen_by_config():
+    assert isinstance(create_composer(Config()), ReaderComposer)
+    assert isinstance(create_composer(Config(composer="heuristic")), AnswerComposer)
+    with pytest.raises(ValueError, match="reader, heuristic"):
+        Config(composer="llm")
+
+
+def test_shipped_weights_match_their_hash_and_a_damaged_copy_is_refused(tmp_path):
+    record = shipped_info()
+    assert record["threshold"] == pytest.approx(record["threshold"]) and len(record["sha256"]) == 64
+    assert WEIGHTS_FILE.stat().st_size <= 60e6
+    weights, info = tmp_path / "reader.safetensors", tmp_path / "reader.json"
+    shutil.copy(WEIGHTS_FILE, weights)
+    shutil.copy(INFO_FILE, info)
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ReaderWeightsError, match="does not match the hash"):
+        shipped_info(weights, info)
+    with pytest.raises(ReaderWeightsError, match="not found"):
+        shipped_info(tmp_path / "missing.safetensors", info)
+
+
+def test_span_becomes_the_short_answer_inside_a_verbatim_quote(news_kb: KnowledgeBase):
+    a = news_kb.answer("2024年青岛市进出口总值是多少？")
+    assert not a.abstained and a.short == "9076.7亿元"
+    doc = news_kb.document(a.citations[0].doc_id)
+    for c in a.citations:
+        assert doc[c.start : c.end] == c.quote
+        assert c.start <= c.answer_start < c.answer_end <= c.end
+    first = a.citations[0]
+    assert doc[first.answer_start : first.answer_end] == a.short
+
+
+def test_the_export_figure_is_quoted_not_the_total(news_kb: KnowledgeBase):
+    a = news_kb.answer("2024年青岛出口值是多少？")
+    assert a.short and "5711.5" in a.short and "5711.5" in a.citations[0].quote
+
+
+def test_no_answer_path_abstains_with_the_closest_passages(news_kb: KnowledgeBase):
+    strict = ReaderComposer(news_kb.config.replace(reader_threshold=1e9), news_kb.composer.reader)
+    kb_composer, news_kb.composer = news_kb.composer, strict
+    try:
+        a = news_kb.answer("2024年青岛市进出口总值是多少？")
+    finally:
+        news_kb.composer = kb_composer
+    assert a.abstained and a.short is None and not a.citations and a.passages
+    assert a.score is not None and "没有找到" in a.text
