@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rag import KnowledgeBase
+from rag.composer import AnswerComposer
 from rag.config import RetrievalMode
 from rag.evaluation import read_squad
 
@@ -31,7 +32,7 @@ def candidate_table(split: str):
     for it, vec in zip(items, vectors):
         ranked, _, _ = kb._rank(it.question, kb.config.answer_passages, RetrievalMode.HYBRID, vec)
         rows = [int(r) for r in ranked.rows]
-        cands = kb.composer.candidates(
+        cands = AnswerComposer(kb.config).candidates(
             it.question, vec, [kb.chunks[r] for r in rows], [kb.sentence_vectors[r] for r in rows],
             kb.tokenizer, kb.retriever.keyword.idf,
         )

@@ -272,6 +272,9 @@ def run_qa(kb, items: list[QAItem], mode=None, k: int = 10, progress: bool = Tru
         preds = [(r.short or "", r.item.answers) for r in answerable]
         result.update({
             "quote@1": _mean(r.quote_hit for r in answerable),
+            # stricter: the short answer itself is right and stands inside the first quote
+            "answer@1": _mean(bool(r.short) and r.short in r.quote and exact_match(r.short, r.item.answers) == 1.0
+                              for r in answerable),
             "short_em": _mean(exact_match(p, a) for p, a in preds),
             "short_f1": _mean(f1(p, a) for p, a in preds),
             "false_abstention": _mean(r.abstained for r in answerable),

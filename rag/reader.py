@@ -180,7 +180,7 @@ def best_spans(start: np.ndarray, end: np.ndarray, context: np.ndarray, top: int
 class Reader:
     """An extractive reader on ONNX Runtime (see the module docstring)."""
 
-    def __init__(self, folder: str | Path, max_tokens: int = 192, threshold: float | None = None):
+    def __init__(self, folder: str | Path, max_tokens: int = 192):
         import onnxruntime as ort
 
         folder = Path(folder)
@@ -190,16 +190,15 @@ class Reader:
         self.session = ort.InferenceSession(str(folder / "model_qint8.onnx"), options, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.encoder = PairEncoder(folder / "tokenizer.json", max_tokens)
-        info = _read_json(folder / "reader.json")
-        self.threshold = float(threshold if threshold is not None else info.get("threshold", 0.0))
-        self.info = info
+        self.info = _read_json(folder / "reader.json")
+        self.threshold = float(self.info.get("threshold", 0.0))  # calibrated with the weights
 
     @classmethod
-    def load(cls, name: str = "default", max_tokens: int = 192, threshold: float | None = None) -> "Reader":
+    def load(cls, name: str = "default", max_tokens: int = 192) -> "Reader":
         """`default`: the shipped e5-small reader; otherwise a transformers QA model (hub name or folder)."""
         from .reader_export import ensure_reader
 
-        return cls(ensure_reader(name), max_tokens, threshold)
+        return cls(ensure_reader(name), max_tokens)
 
     def logits(self, encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
         feed = {"input_ids": encoded.input_ids, "attention_mask": encoded.attention_mask,

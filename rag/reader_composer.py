@@ -10,11 +10,13 @@ beats "no answer" by the calibrated threshold.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from .chunking import Chunk, char_map
 from .composer import AnswerComposer, abstention, render
 from .config import Config
 from .reader import Passage, Reader, Span
+from .reader_export import reader_exported
 from .schema import Answer, Citation, Hit
 
 
@@ -26,14 +28,27 @@ class ReaderComposer:
         self.sentences = AnswerComposer(config)
         self._reader = reader
         self._lock = threading.Lock()
+        self._loading: Future | None = None
+        if reader is None and reader_exported(config.reader):
+            # an exported reader loads while the encoder and jieba do: a new process answers sooner
+            # (a first export imports torch, so that one waits for the first question instead)
+            pool = ThreadPoolExecutor(1)
+            self._loading = pool.submit(Reader.load, config.reader, config.reader_max_tokens)
+            pool.shutdown(wait=False)  # the thread ends when the load does
 
     @property
     def reader(self) -> Reader:
         with self._lock:
             if self._reader is None:
-                self._reader = Reader.load(self.config.reader, self.config.reader_max_tokens,
-                                           self.config.reader_threshold)
+                loading, self._loading = self._loading, None
+                self._reader = loading.result() if loading else Reader.load(self.config.reader,
+                                                                            self.config.reader_max_tokens)
             return self._reader
+
+    @property
+    def threshold(self) -> float:
+        """The config's threshold when set, else the one calibrated with the reader's weights."""
+        return self.reader.threshold if self.config.reader_threshold is None else self.config.reader_threshold
 
     def compose(
         self, question, qvec, chunks: list[Chunk], sentence_vectors, hits: list[Hit], documents, tokenizer, idf,
@@ -49,7 +64,7 @@ class ReaderComposer:
         passages = [Passage(c.text, c.title, best_sentence.get(rank)) for rank, c in enumerate(chunks)]
         reading = self.reader.read(focus or question, passages)
         best = reading.best
-        if best is None or best.score < self.reader.threshold:
+        if best is None or best.score < self.threshold:
             answer = abstention(question, hits)
             answer.score = None if best is None else round(best.score, 4)
             return answer
@@ -57,7 +72,7 @@ class ReaderComposer:
         for span in reading.spans:
             if len(citations) >= self.config.max_quotes:
                 break
-            if citations and (span.score < max(self.reader.threshold, best.score - 1.5)):
+            if citations and span.score < max(self.threshold, best.score - 1.5):
                 break
             citation = self._cite(span, chunks[span.passage], documents, len(citations) + 1)
             if citation and not any(c.doc_id == citation.doc_id and c.start == citation.start for c in citations):

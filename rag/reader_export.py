@@ -59,17 +59,33 @@ def cache_root() -> Path:
     return cache_dir().parent
 
 
-def ensure_reader(name: str = DEFAULT_READER) -> Path:
-    """A folder holding `model_qint8.onnx`, `tokenizer.json` and `reader.json` for `name`."""
+def reader_exported(name: str = DEFAULT_READER) -> bool:
+    """Whether `name` is already exported to the cache (loading it then needs no torch)."""
+    try:
+        return (_target(name) / "model_qint8.onnx").exists()
+    except ReaderWeightsError:
+        return False
+
+
+def _target(name: str) -> Path:
     if name == DEFAULT_READER:
-        record = shipped_info()
-        target = cache_root() / f"reader-{record['sha256'][:16]}"
-        if not (target / "model_qint8.onnx").exists():
-            _atomic(target, lambda tmp: _assemble_default(tmp, record))
-        return target
+        return cache_root() / f"reader-{shipped_info()['sha256'][:16]}"
     local = Path(name)
     slug = hashlib.sha256(str(local.resolve() if local.is_dir() else name).encode()).hexdigest()[:12]
-    target = cache_root() / f"reader-hub-{slug}"
+    return cache_root() / f"reader-hub-{slug}"
+
+
+def ensure_reader(name: str = DEFAULT_READER) -> Path:
+    """A folder holding `model_qint8.onnx`, `tokenizer.json` and `reader.json` for `name`."""
+    target = _target(name)
+    if name == DEFAULT_READER:
+        record = shipped_info()
+        if not (target / "model_qint8.onnx").exists():
+            _atomic(target, lambda tmp: _assemble_default(tmp, record))
+        info = json.dumps(record, ensure_ascii=False, indent=2)
+        if (target / "reader.json").read_text("utf-8") != info:  # recalibrated: same weights, new threshold
+            (target / "reader.json").write_text(info, "utf-8")
+        return target
     if not (target / "model_qint8.onnx").exists():
         _atomic(target, lambda tmp: _export_hub(tmp, name))
     return target

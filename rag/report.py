@@ -7,7 +7,7 @@ import platform
 import time
 from pathlib import Path
 
-HEADLINE = ["hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "quote@1", "short_em", "short_f1",
+HEADLINE = ["hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "quote@1", "answer@1", "short_em", "short_f1",
             "abstention_precision", "abstention_recall", "false_abstention", "verbatim",
             "latency_p50_ms", "latency_p95_ms", "questions_per_s", "build_seconds"]
 CHART = ["hit@1", "hit@5", "mrr@10", "quote@1", "short_f1", "abstention_recall"]
@@ -54,6 +54,8 @@ def write_report(name: str, runs: dict[str, dict], settings: dict, failures: dic
             n = next(t[kind]["n"] for t in by_type.values() if kind in t)
             lines.append(f"| {kind} | {n} | " + " | ".join(_cell(t.get(kind)) for t in by_type.values()) + " |")
     for label, rows in failures.items():
+        if not rows:
+            continue
         lines += ["", f"## Failed questions ({label}, {len(rows)})", "",
                   "| id | type | question | gold | returned |", "|---|---|---|---|---|"]
         for row in rows:

@@ -9,7 +9,7 @@ from rag import Config, KnowledgeBase
 from rag.composer import AnswerComposer
 from rag.composers import create_composer
 from rag.offline_model import ensure_model
-from rag.reader import Passage, PairEncoder, best_spans
+from rag.reader import PairEncoder, Passage, best_spans
 from rag.reader_composer import ReaderComposer
 from rag.reader_export import INFO_FILE, WEIGHTS_FILE, ReaderWeightsError, shipped_info
 

@@ -1,13 +1,32 @@
-"""Quality floors on the bundled test split (set from the measured figures; see README)."""
+"""Quality floors on the bundled dev split (set a little under the measured figures; see README).
 
+The test split is held out: it is reported once, never used as a floor or to tune anything.
+"""
+
+import pytest
+
+from rag.composers import create_composer
 from rag.evaluation import load_dataset, run_qa
 
-FLOORS = {"hit@5": 0.97, "quote@1": 0.85, "abstention_recall": 0.25, "abstention_precision": 0.5}
+FLOORS = {
+    "reader": {"hit@5": 0.97, "quote@1": 0.80, "short_f1": 0.60, "abstention_recall": 0.40,
+               "false_abstention_max": 0.16},
+    "heuristic": {"hit@5": 0.97, "quote@1": 0.78, "abstention_recall": 0.25, "false_abstention_max": 0.08},
+}
 
 
-def test_bundled_test_split_meets_the_floors(news_kb):
-    result = run_qa(news_kb, load_dataset("qingdao").split("test"), progress=False)
-    metrics = result["metrics"]
-    for name, floor in FLOORS.items():
-        assert metrics[name] >= floor, f"{name} {metrics[name]:.3f} fell below {floor}"
+@pytest.mark.parametrize("composer", list(FLOORS))
+def test_bundled_dev_split_meets_the_floors(news_kb, composer):
+    kb_composer = news_kb.composer
+    news_kb.composer = create_composer(news_kb.config.replace(composer=composer))
+    try:
+        metrics = run_qa(news_kb, load_dataset("qingdao").split("dev"), progress=False)["metrics"]
+    finally:
+        news_kb.composer = kb_composer
+    for name, floor in FLOORS[composer].items():
+        if name.endswith("_max"):
+            value = metrics[name[:-4]]
+            assert value <= floor, f"{composer}: {name[:-4]} {value:.3f} rose above {floor}"
+        else:
+            assert metrics[name] >= floor, f"{composer}: {name} {metrics[name]:.3f} fell below {floor}"
     assert metrics["verbatim"] == 1.0

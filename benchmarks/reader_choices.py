@@ -1,0 +1,71 @@
+"""What to read, side by side: window size and passages read against quality and latency, on tuning data only.
+
+    python benchmarks/reader_choices.py
+
+Data: the bundled set's dev split and the DRCD articles `train_reader.py` keeps out of training
+(never the bundled test split or the odd half of CMRC dev). Each row is one setting of
+`reader_max_tokens` × `answer_passages`, with the heuristic composer as the first row.
+Latency is each question's own time (encode share + retrieval + answer step), p50.
+"""
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from train_reader import SOURCES, is_validation, questions  # noqa: E402
+
+from rag import Config  # noqa: E402
+from rag.composers import create_composer  # noqa: E402
+from rag.evaluation import load_dataset, read_squad, run_qa  # noqa: E402
+from rag.kb import open_or_build  # noqa: E402
+from rag.report import machine  # noqa: E402
+
+SETTINGS = [("heuristic", None, 3), ("reader", 128, 3), ("reader", 192, 2), ("reader", 192, 3), ("reader", 256, 3)]
+
+
+def drcd_validation():
+    data = read_squad(SOURCES["drcd"])
+    keep = {r["qid"] for r in questions("drcd") if is_validation(r, "drcd")}
+    return data, [it for it in data.items if it.qid in keep]
+
+
+def main():
+    logging.disable(logging.WARNING)
+    bundled = load_dataset("qingdao")
+    drcd, drcd_items = drcd_validation()
+    sets = {
+        "bundled dev": (open_or_build(ROOT / "index" / "eval-qingdao_qa-default-onnx-int8", bundled.documents, Config()),
+                        bundled.split("dev")),
+        "DRCD validation": (open_or_build(ROOT / "index" / f"eval-{drcd.name}-default-onnx-int8", drcd.documents, Config()),
+                            drcd_items),
+    }
+    rows = []
+    for kind, tokens, passages in SETTINGS:
+        row = {"composer": kind, "max_tokens": tokens, "passages": passages}
+        for name, (kb, items) in sets.items():
+            config = kb.config.replace(composer=kind, answer_passages=passages, reader_max_tokens=tokens)
+            kb.composer = create_composer(config)
+            kb.config = config
+            m = run_qa(kb, items, progress=False)["metrics"]
+            row.update({f"{name} {k}": m.get(k) for k in ("quote@1", "short_f1", "abstention_recall",
+                                                         "false_abstention", "latency_p50_ms")})
+        rows.append(row)
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    keys = list(rows[0])
+    lines = [f"# Reader choices ({time.strftime('%Y-%m-%d %H:%M')})", "", f"machine: {machine()}", "",
+             "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        lines.append("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()) + " |")
+    out = ROOT / "eval" / "reports" / f"reader-choices-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
