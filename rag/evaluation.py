@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .composer import question_type
 from .documents import Document, load_documents
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -301,8 +302,6 @@ TYPE_LABELS = {"quantity": "数量", "date": "时间", "person": "人物", "plac
 
 def question_kind(item: QAItem) -> str:
     """The question's type from its wording (the same rules for every data set), or 不可回答."""
-    from .composer import question_type
-
     if item.type == "unanswerable" or not item.answers:
         return "不可回答"
     return TYPE_LABELS[question_type(item.question)]
@@ -321,4 +320,3 @@ def type_table(records: list[Record]) -> dict[str, dict]:
             table[kind] = {"n": len(rows), "quote@1": _mean(r.quote_hit for r in rows),
                            "short_f1": _mean(f1(r.short or "", r.item.answers) for r in rows)}
     return dict(sorted(table.items(), key=lambda kv: -kv[1]["n"]))
-    return {"metrics": result, "records": records, "by_type": by_type_rates}

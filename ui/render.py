@@ -21,23 +21,28 @@ CSS = """
 
 
 def reply_markdown(answer: Answer) -> str:
-    """The chat reply: bold short answer, quotes with [n] links to the sources panel."""
+    """The chat reply: bold short answer, quotes with [n] links to the sources panel.
+
+    Document text is data: everything taken from a document is HTML-escaped, since the chat
+    window renders HTML in replies.
+    """
+    esc = html.escape
     if answer.abstained:
         lines = ["> ⚠️ **文档中没有找到这个问题的答案。**", ">"]
         reason = answer.text.splitlines()[0]
         if "：" in reason:
-            lines.append(f"> {reason.split('：', 1)[1]}")
+            lines.append(f"> {esc(reason.split('：', 1)[1])}")
         if answer.passages:
             lines.append("> 最接近的段落（仅供参考，不是答案）：")
             for hit in answer.passages[:3]:
-                lines.append(f"> - 《{hit.title}》{_clip(hit.text)}")
+                lines.append(f"> - 《{esc(hit.title)}》{esc(_clip(hit.text))}")
         return "\n".join(lines)
-    lines = [f"**答案：{answer.short}**", ""] if answer.short else ["根据资料：", ""]
+    lines = [f"**答案：{esc(repaired(answer.short))}**", ""] if answer.short else ["根据资料：", ""]
     for c in answer.citations:
-        lines.append(f"> {repaired(c.quote)} <a href=\"#src-{c.n}\" title=\"{html.escape(c.title)}\">[{c.n}]</a>")
+        lines.append(f"> {esc(repaired(c.quote))} <a href=\"#src-{c.n}\" title=\"{esc(c.title)}\">[{c.n}]</a>")
         lines.append(">")
     lines.append("")
-    lines.append("来源：" + "；".join(f"[{c.n}]《{c.title}》" for c in answer.citations))
+    lines.append("来源：" + "；".join(f"[{c.n}]《{esc(c.title)}》" for c in answer.citations))
     return "\n".join(lines)
 
 

@@ -25,3 +25,15 @@ def test_reply_and_sources_show_the_quote(news_kb):
     assert "<mark>" in html and "9076.7亿元" in html.split("<mark>")[1].split("</mark>")[0]
     none = news_kb.answer("2024年济南市进出口总值是多少？")
     assert "没有找到" in reply_markdown(none) and "最接近" in sources_html(news_kb, none)
+
+
+def test_markup_in_a_document_is_shown_as_text_not_run(tmp_path):
+    from rag import KnowledgeBase
+
+    (tmp_path / "x.txt").write_text(
+        "<img src=x onerror=alert(1)>公告\n\n青岛<script>alert(2)</script>港2024年货物吞吐量达到7.1亿吨。", encoding="utf-8")
+    kb = KnowledgeBase.build([tmp_path / "x.txt"])
+    for question in ("青岛港2024年货物吞吐量是多少？", "济南2019年的人口是多少？"):
+        md = reply_markdown(kb.answer(question))
+        assert "<img" not in md and "<script" not in md
+    assert "<script" not in sources_html(kb, kb.answer("青岛港2024年货物吞吐量是多少？"))
