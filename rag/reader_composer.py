@@ -94,6 +94,12 @@ class ReaderComposer:
         if not inside:
             return None
         a, b = inside[0], inside[-1] + 1
+        while a < b and doc[a].isspace():  # a token such as ▁1 may carry the space before it
+            a += 1
+        while b > a and doc[b - 1].isspace():
+            b -= 1
+        if a == b:
+            return None
         covering = [(s, e) for s, e in chunk.sentences if s < b and e > a]
         if not covering:
             return None

@@ -14,7 +14,7 @@ RAG = [sys.executable, "-m", "rag.cli"]
 
 
 def test_answer_quotes_the_page_verbatim():
-    a = rag.answer("2024年青岛市进出口总值是多少？")
+    a = rag.answer("2024年青岛市进出口达多少亿元？")
     assert not a.abstained
     assert a.short == "9076.7亿元"
     first = a.citations[0]
@@ -55,7 +55,7 @@ def _cli(*args, **kw):
 
 
 def test_cli_ask_json_and_text():
-    out = _cli("ask", "2024年青岛市进出口总值是多少？", "--json")
+    out = _cli("ask", "2024年青岛市进出口达多少亿元？", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["short"] == "9076.7亿元" and data["citations"][0]["n"] == 1

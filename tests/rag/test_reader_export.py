@@ -18,7 +18,7 @@ def test_a_transformers_qa_folder_serves_as_reader(tmp_path, monkeypatch, news_k
     exported = ensure_reader(str(folder))
     assert (exported / "model_qint8.onnx").exists() and (exported / "tokenizer.json").exists()
     kb = KnowledgeBase.open(news_kb.path, Config(reader=str(folder)))
-    a = kb.answer("2024年青岛市进出口总值是多少？")
+    a = kb.answer("2024年青岛市进出口达多少亿元？")
     assert a.short == "9076.7亿元"
     assert kb.document(a.citations[0].doc_id)[a.citations[0].start : a.citations[0].end] == a.citations[0].quote
 

@@ -18,7 +18,7 @@ def test_examples_come_from_the_knowledge_base(news_kb):
 
 
 def test_reply_and_sources_show_the_quote(news_kb):
-    a = news_kb.answer("2024年青岛市进出口总值是多少？")
+    a = news_kb.answer("2024年青岛市进出口达多少亿元？")
     md = reply_markdown(a)
     assert md.startswith("**答案：9076.7亿元**") and 'href="#src-1"' in md
     html = sources_html(news_kb, a)
