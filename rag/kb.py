@@ -51,7 +51,7 @@ class KnowledgeBase:
     """A searchable, answerable collection of documents.
 
     >>> kb = KnowledgeBase.build(["corpus/"], path="index/mykb")   # doctest: +SKIP
-    >>> kb.answer("2024年青岛市进出口总值是多少？").short              # doctest: +SKIP
+    >>> kb.answer("2024年青岛市进出口达多少亿元？").short              # doctest: +SKIP
     '9076.7亿元'
     """
 
