@@ -10,6 +10,7 @@ same export. Only this module imports torch, and only on first use.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -43,6 +44,13 @@ def shipped_info(weights: Path = WEIGHTS_FILE, info: Path = INFO_FILE) -> dict:
             f"reader weights not found at {weights.parent}; reinstall the package, retrain them with "
             f"`python benchmarks/train_reader.py`, or use composer='heuristic'."
         )
+    w, i = weights.stat(), info.stat()
+    return dict(_checked_record(weights, info, (w.st_size, w.st_mtime_ns, i.st_size, i.st_mtime_ns)))
+
+
+@functools.lru_cache(maxsize=8)
+def _checked_record(weights: Path, info: Path, state: tuple) -> dict:
+    """Hash the weights once per file state: start-up asks for the record several times."""
     record = json.loads(info.read_text("utf-8"))
     actual = sha256(weights)
     if actual != record.get("sha256"):
