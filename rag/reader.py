@@ -55,7 +55,6 @@ class Span:
 class Reading:
     spans: list[Span] = field(default_factory=list)  # best first
     no_answer: float = float("inf")  # how far "no answer" beats the best span (−best.score)
-    windows: list[tuple[int, int]] = field(default_factory=list)  # char range read per passage
 
     @property
     def best(self) -> Span | None:
@@ -71,7 +70,6 @@ class Encoded:
     token_type_ids: np.ndarray
     context: np.ndarray  # bool (batch, width): token belongs to the passage window (can start/end an answer)
     offsets: list[np.ndarray]  # per row: (width, 2) char offsets into the passage text (-1 outside it)
-    windows: list[tuple[int, int]]  # per row: the passage chars the window covers
 
 
 class PairEncoder:
@@ -135,7 +133,7 @@ class PairEncoder:
         n = len(rows)
         out = Encoded(
             np.full((n, width), self.pad_id, np.int64), np.zeros((n, width), np.int64),
-            np.zeros((n, width), np.int64), np.zeros((n, width), bool), [], list(windows),
+            np.zeros((n, width), np.int64), np.zeros((n, width), bool), [],
         )
         for r, (ids, types, offs, ctx) in enumerate(rows):
             out.input_ids[r, : len(ids)] = ids
@@ -221,7 +219,7 @@ class Reader:
             for i, j, score in best_spans(start[row], end[row], encoded.context[row], top):
                 spans.append(Span(row, int(offs[i, 0]), int(offs[j, 1]), score - null))
         spans.sort(key=lambda s: -s.score)
-        return Reading(spans[:top], -spans[0].score if spans else float("inf"), windows)
+        return Reading(spans[:top], -spans[0].score if spans else float("inf"))
 
 
 def _read_json(path: Path) -> dict:
