@@ -15,10 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import load_documents  # noqa: E402
-from rag.chunking import Chunker  # noqa: E402
-from rag.embedding import BACKENDS, Encoder  # noqa: E402
-from rag.evaluation import load_dataset  # noqa: E402
+from rag import load_documents
+from rag.chunking import Chunker
+from rag.embedding import BACKENDS, Encoder
+from rag.evaluation import load_dataset
 
 
 def main():
@@ -31,10 +31,10 @@ def main():
         enc = Encoder("default", backend=backend)
         enc.encode_queries(questions[:2])
         t = time.perf_counter()
-        enc.encode_chunks([c.context() for c in chunks], [c.sentence_spans for c in chunks])
+        enc.encode_chunks([c.indexed_text() for c in chunks], [c.indexed_sentence_spans() for c in chunks])
         cmrc_rate = len(chunks) / (time.perf_counter() - t)
         t = time.perf_counter()
-        enc.encode_chunks([c.context() for c in page], [c.sentence_spans for c in page])
+        enc.encode_chunks([c.indexed_text() for c in page], [c.indexed_sentence_spans() for c in page])
         page_rate = len(page) / (time.perf_counter() - t)
         single = []
         for q in questions:
@@ -44,8 +44,10 @@ def main():
         t = time.perf_counter()
         enc.encode_queries(questions)
         batched = len(questions) / (time.perf_counter() - t)
-        print(f"{backend:10s} CMRC chunks {cmrc_rate:5.1f}/s  page chunks {page_rate:5.1f}/s  "
-              f"query p50 {1000 * statistics.median(single):5.1f} ms  batched queries {batched:4.0f}/s")
+        print(
+            f"{backend:10s} CMRC chunks {cmrc_rate:5.1f}/s  page chunks {page_rate:5.1f}/s  "
+            f"query p50 {1000 * statistics.median(single):5.1f} ms  batched queries {batched:4.0f}/s"
+        )
 
 
 if __name__ == "__main__":

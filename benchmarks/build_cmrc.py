@@ -1,4 +1,5 @@
 """Build (or reuse) the CMRC 2018 index for a split and time it: python benchmarks/build_cmrc.py dev"""
+
 import sys
 import time
 from pathlib import Path
@@ -13,4 +14,7 @@ t = time.perf_counter()
 kb = KnowledgeBase(path=f"index/cmrc2018_{split}")
 kb.add_documents(qa.documents, progress=True)
 kb.save()
-print(f"built {len(kb.documents)} paragraphs / {len(kb.chunks)} chunks in {time.perf_counter() - t:.1f}s", kb.build_seconds)
+print(
+    f"built {len(kb.documents)} paragraphs / {len(kb.chunks)} chunks in {time.perf_counter() - t:.1f}s",
+    kb.build_seconds,
+)

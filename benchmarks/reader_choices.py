@@ -18,13 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from train_reader import SOURCES, is_validation, questions  # noqa: E402
+from train_reader import SOURCES, is_validation, questions
 
-from rag import Config  # noqa: E402
-from rag.composers import create_composer  # noqa: E402
-from rag.evaluation import load_dataset, read_squad, run_qa  # noqa: E402
-from rag.kb import open_or_build  # noqa: E402
-from rag.report import machine  # noqa: E402
+from rag import Config
+from rag.composers import create_composer
+from rag.evaluation import load_dataset, read_squad, run_qa
+from rag.kb import open_or_build
+from rag.report import machine
 
 SETTINGS = [("heuristic", None, 3), ("reader", 128, 3), ("reader", 192, 2), ("reader", 192, 3), ("reader", 256, 3)]
 
@@ -40,10 +40,14 @@ def main():
     bundled = load_dataset("qingdao")
     drcd, drcd_items = drcd_validation()
     sets = {
-        "bundled dev": (open_or_build(ROOT / "index" / "eval-qingdao_qa-default-onnx-int8", bundled.documents, Config()),
-                        bundled.split("dev")),
-        "DRCD validation": (open_or_build(ROOT / "index" / f"eval-{drcd.name}-default-onnx-int8", drcd.documents, Config()),
-                            drcd_items),
+        "bundled dev": (
+            open_or_build(ROOT / "index" / "eval-qingdao_qa-default-onnx-int8", bundled.documents, Config()),
+            bundled.split("dev"),
+        ),
+        "DRCD validation": (
+            open_or_build(ROOT / "index" / f"eval-{drcd.name}-default-onnx-int8", drcd.documents, Config()),
+            drcd_items,
+        ),
     }
     rows = []
     for kind, tokens, passages in SETTINGS:
@@ -53,13 +57,23 @@ def main():
             kb.composer = create_composer(config)
             kb.config = config
             m = run_qa(kb, items, progress=False)["metrics"]
-            row.update({f"{name} {k}": m.get(k) for k in ("quote@1", "short_f1", "abstention_recall",
-                                                         "false_abstention", "latency_p50_ms")})
+            row.update(
+                {
+                    f"{name} {k}": m.get(k)
+                    for k in ("quote@1", "short_f1", "abstention_recall", "false_abstention", "latency_p50_ms")
+                }
+            )
         rows.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
     keys = list(rows[0])
-    lines = [f"# Reader choices ({time.strftime('%Y-%m-%d %H:%M')})", "", f"machine: {machine()}", "",
-             "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines = [
+        f"# Reader choices ({time.strftime('%Y-%m-%d %H:%M')})",
+        "",
+        f"machine: {machine()}",
+        "",
+        "| " + " | ".join(keys) + " |",
+        "|" + "---|" * len(keys),
+    ]
     for r in rows:
         lines.append("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()) + " |")
     out = ROOT / "eval" / "reports" / f"reader-choices-{time.strftime('%Y%m%d-%H%M%S')}.md"

@@ -27,12 +27,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import KnowledgeBase  # noqa: E402
-from rag.dense import DenseIndex  # noqa: E402
-from rag.evaluation import load_dataset, percentile  # noqa: E402
-from rag.keyword import KeywordIndex  # noqa: E402
-from rag.report import machine  # noqa: E402
-from rag.retriever import HybridRetriever, top_k  # noqa: E402
+from rag import KnowledgeBase
+from rag.dense import DenseIndex
+from rag.evaluation import load_dataset, percentile
+from rag.keyword_index import KeywordIndex
+from rag.report import machine
+from rag.retriever import HybridRetriever, top_k
 
 
 def synthetic(kb, n, rng):
@@ -86,17 +86,18 @@ def main():
         keyword = KeywordIndex(docs)
         row["keyword_build_s"] = time.perf_counter() - t
         del docs
-        row["keyword_p50_ms"], row["keyword_p95_ms"] = timed(lambda q: top_k(keyword.scores(q), 50), qtoks)
+        row["keyword_p50_ms"], row["keyword_p95_ms"] = timed(lambda q, kw=keyword: top_k(kw.scores(q), 50), qtoks)
         exact = None
         for kind in args.kinds:
             t = time.perf_counter()
             index = DenseIndex.build(vectors.shape[1], ids, vectors, kind)
             row[f"{kind}_build_s"] = time.perf_counter() - t
             row[f"{kind}_memory_mb"] = index.memory_bytes() / 2**20
-            row[f"{kind}_p50_ms"], row[f"{kind}_p95_ms"] = timed(lambda q: index.search(q, 50), qvecs)
+            row[f"{kind}_p50_ms"], row[f"{kind}_p95_ms"] = timed(lambda q, ix=index: ix.search(q, 50), qvecs)
             retriever = HybridRetriever(index, keyword, ids)
             row[f"{kind}_hybrid_retrieval_p50_ms"], row[f"{kind}_hybrid_retrieval_p95_ms"] = timed(
-                lambda pair: retriever.retrieve(pair[0], pair[1], 10), list(zip(qvecs, qtoks)))
+                lambda pair, r=retriever: r.retrieve(pair[0], pair[1], 10), list(zip(qvecs, qtoks))
+            )
             found = [set(index.search(q, 10)[0].tolist()) for q in qvecs]
             if kind == "flat":
                 exact = found
@@ -108,9 +109,15 @@ def main():
         print(n, json.dumps({k: round(v, 3) for k, v in row.items()}), flush=True)
         del vectors
     keys = list(next(iter(results.values())))
-    lines = [f"# Scale ({time.strftime('%Y-%m-%d %H:%M')})", "", f"machine: {machine()}",
-             "synthetic chunks from CMRC 2018 dev (see benchmarks/scale.py)", "",
-             "| figure | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
+    lines = [
+        f"# Scale ({time.strftime('%Y-%m-%d %H:%M')})",
+        "",
+        f"machine: {machine()}",
+        "synthetic chunks from CMRC 2018 dev (see benchmarks/scale.py)",
+        "",
+        "| figure | " + " | ".join(results) + " |",
+        "|---|" + "---|" * len(results),
+    ]
     lines += [f"| {k} | " + " | ".join(f"{r.get(k, float('nan')):.3f}" for r in results.values()) + " |" for k in keys]
     text = "\n".join(lines)
     print(text)

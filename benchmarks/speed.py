@@ -25,12 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import KnowledgeBase, load_documents  # noqa: E402
-from rag.chunking import Chunker  # noqa: E402
-from rag.evaluation import load_dataset, percentile  # noqa: E402
-from rag.reader import Passage  # noqa: E402
-from rag.reader_composer import ReaderComposer  # noqa: E402
-from rag.report import machine  # noqa: E402
+from rag import KnowledgeBase, load_documents
+from rag.chunking import Chunker
+from rag.evaluation import load_dataset, percentile
+from rag.reader import Passage
+from rag.reader_composer import ReaderComposer
+from rag.report import machine
 
 
 def build_figures(name, documents, workdir):
@@ -41,14 +41,18 @@ def build_figures(name, documents, workdir):
     total = time.perf_counter() - t
     b = kb.build_seconds
     chunks = [c for d in documents for c in Chunker(kb.config.chunk_max_chars, kb.config.chunk_min_chars).split(d)]
-    texts = [c.context() for c in chunks]
+    texts = [c.indexed_text() for c in chunks]
     t = time.perf_counter()
     kb.encoder.encode_documents(texts, batch_size=16)
     limit = time.perf_counter() - t
     return kb, {
         "chunks": len(chunks),
-        "parse_chunk_s": b["parse_chunk"], "encode_s": b["encode"], "write_s": b["write"], "build_s": total,
-        "build_chunks_per_s": len(chunks) / total, "encoder_chunks_per_s": len(chunks) / limit,
+        "parse_chunk_s": b["parse_chunk"],
+        "encode_s": b["encode"],
+        "write_s": b["write"],
+        "build_s": total,
+        "build_chunks_per_s": len(chunks) / total,
+        "encoder_chunks_per_s": len(chunks) / limit,
         "build_vs_encoder": (len(chunks) / total) / (len(chunks) / limit),
     }
 
@@ -69,8 +73,11 @@ def answer_figures(kb, questions):
         stages["tokenize"].append(tm["retrieve"] - tm["dense"] - tm["keyword"] - tm["fusion"])
         for k in ("dense", "keyword", "fusion", "compose"):
             stages[k].append(tm[k])
-    out = {"answer_p50_ms": 1000 * statistics.median(total), "answer_p95_ms": 1000 * percentile(total, 0.95),
-           "bare_encode_query_p50_ms": 1000 * statistics.median(bare)}
+    out = {
+        "answer_p50_ms": 1000 * statistics.median(total),
+        "answer_p95_ms": 1000 * percentile(total, 0.95),
+        "bare_encode_query_p50_ms": 1000 * statistics.median(bare),
+    }
     out["answer_vs_bare_encode"] = out["answer_p50_ms"] / out["bare_encode_query_p50_ms"]
     if isinstance(kb.composer, ReaderComposer):
         forward = reader_forward_seconds(kb, questions)
@@ -98,8 +105,11 @@ def reader_forward_seconds(kb, questions):
 def first_answer_seconds(index_dir: Path | None, runs: int = 3) -> float:
     code = (
         "import time; t=time.perf_counter(); import rag; "
-        + (f"kb=rag.KnowledgeBase.open({str(index_dir)!r}); a=kb.answer('2024年青岛市进出口总值是多少？'); "
-           if index_dir else "a=rag.answer('2024年青岛市进出口总值是多少？'); ")
+        + (
+            f"kb=rag.KnowledgeBase.open({str(index_dir)!r}); a=kb.answer('2024年青岛市进出口总值是多少？'); "
+            if index_dir
+            else "a=rag.answer('2024年青岛市进出口总值是多少？'); "
+        )
         + "print(time.perf_counter()-t)"
     )
     times = []
@@ -135,17 +145,30 @@ def main():
             rows["CMRC 2018 dev"] = fig
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     keys = list(next(iter(rows.values())))
-    lines = [f"# Speed ({time.strftime('%Y-%m-%d %H:%M')})", "", f"machine: {machine()}; peak RSS {rss_mb:.0f} MB",
-             "", "| figure | " + " | ".join(rows) + " |", "|---|" + "---|" * len(rows)]
+    lines = [
+        f"# Speed ({time.strftime('%Y-%m-%d %H:%M')})",
+        "",
+        f"machine: {machine()}; peak RSS {rss_mb:.0f} MB",
+        "",
+        "| figure | " + " | ".join(rows) + " |",
+        "|---|" + "---|" * len(rows),
+    ]
     for k in keys:
-        lines.append(f"| {k} | " + " | ".join(f"{r.get(k, float('nan')):.3f}" if isinstance(r.get(k), float)
-                                                 else str(r.get(k)) for r in rows.values()) + " |")
+        lines.append(
+            f"| {k} | "
+            + " | ".join(
+                f"{r.get(k, float('nan')):.3f}" if isinstance(r.get(k), float) else str(r.get(k)) for r in rows.values()
+            )
+            + " |"
+        )
     text = "\n".join(lines)
     print(text)
     out = ROOT / "eval" / "reports" / f"speed-{time.strftime('%Y%m%d-%H%M%S')}"
     out.with_suffix(".md").write_text(text + "\n", encoding="utf-8")
-    out.with_suffix(".json").write_text(json.dumps({"machine": machine(), "peak_rss_mb": rss_mb, "rows": rows},
-                                                   ensure_ascii=False, indent=2), encoding="utf-8")
+    out.with_suffix(".json").write_text(
+        json.dumps({"machine": machine(), "peak_rss_mb": rss_mb, "rows": rows}, ensure_ascii=False, indent=2),
+        encoding="utf-8",
+    )
 
 
 if __name__ == "__main__":

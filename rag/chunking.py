@@ -16,12 +16,11 @@ import re
 from dataclasses import dataclass, field
 
 from .documents import Document
+from .zh import BYLINE, DATELINE
 
 TERMINAL = "。！？!?；;…"
 CLOSERS = "”’」』）)》\"'"
 _SENTENCE_END = re.compile(rf"[{TERMINAL}]+[{re.escape(CLOSERS)}]*|(?<=[A-Za-z0-9)][.])(?=\s)")
-_BYLINE = re.compile(r"^\s*□?\s*(本报)?(记者|通讯员|特约记者|见习记者)\s*\S.*$|^\s*□\s*\S.{0,40}报道\s*$")
-_DATELINE = re.compile(r"^本报\S{1,8}讯")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _INNER_PUNCT = re.compile(r"[，、：,:]")
 _LAYOUT_BREAK = re.compile(r"\s*\n\s*")
@@ -49,16 +48,21 @@ class Chunk:
     sentences: list[tuple[int, int]] = field(default_factory=list)  # original offsets
     sentence_spans: list[tuple[int, int]] = field(default_factory=list)  # offsets in `text`
 
-    def context(self) -> str:
-        """Title and section prefix the text when embedding and keyword indexing."""
+    def indexed_text(self) -> str:
+        """What is embedded and keyword-indexed: the title and section line, then the text."""
         head = " ".join(p for p in (self.title, self.section) if p)
         return f"{head}\n{self.text}" if head else self.text
+
+    def indexed_sentence_spans(self) -> list[tuple[int, int]]:
+        """`sentence_spans` shifted into `indexed_text()` (past its title line)."""
+        head = len(self.indexed_text()) - len(self.text)
+        return [(a + head, b + head) for a, b in self.sentence_spans]
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
 
     @classmethod
-    def from_dict(cls, row: dict) -> "Chunk":
+    def from_dict(cls, row: dict) -> Chunk:
         row = dict(row)
         row["sentences"] = [tuple(s) for s in row["sentences"]]
         row["sentence_spans"] = [tuple(s) for s in row["sentence_spans"]]
@@ -100,7 +104,7 @@ def _make_block(text: str, lines: list[tuple[int, int]], gap: int) -> Block:
 
 
 def _is_byline(line: str) -> bool:
-    return len(line) <= 60 and bool(_BYLINE.match(line))
+    return len(line) <= 60 and bool(BYLINE.match(line))
 
 
 def _ends_sentence(text: str) -> bool:
@@ -150,14 +154,17 @@ def paragraphs(doc: Document) -> list[Paragraph]:
         block = blocks[i]
         if block.kind == "heading":
             run = [block]
-            while i + len(run) < len(blocks) and blocks[i + len(run)].kind == "heading" and not blocks[i + len(run)].level:
+            while (
+                i + len(run) < len(blocks) and blocks[i + len(run)].kind == "heading" and not blocks[i + len(run)].level
+            ):
                 run.append(blocks[i + len(run)])
             after = blocks[i + len(run)] if i + len(run) < len(blocks) else None
             starts_article = (
                 block.level == 1
-                or not out and not doc.title
+                or not out
+                and not doc.title
                 or block.gap >= 2
-                or (after is not None and (after.kind == "byline" or _DATELINE.match(after.text)))
+                or (after is not None and (after.kind == "byline" or DATELINE.match(after.text)))
             )
             if block.level > 1 or not starts_article or (doc.title and block.level != 1):
                 section = " ".join(heading_text(b) for b in run)
@@ -232,7 +239,8 @@ def repaired(text: str) -> str:
 
 def repaired_offsets(text: str) -> list[int]:
     """For each character of `repaired(text)`, its index in `text` (a joining space maps to the break)."""
-    out, pos = [], 0
+    out: list[int] = []
+    pos = 0
     for m in _LAYOUT_BREAK.finditer(text):
         out.extend(range(pos, m.start()))
         if not _cjk_join(text, m):
@@ -242,7 +250,7 @@ def repaired_offsets(text: str) -> list[int]:
     return out
 
 
-def char_map(doc_text: str, chunk: "Chunk") -> list[int]:
+def char_map(doc_text: str, chunk: Chunk) -> list[int]:
     """The document offset of every character of `chunk.text` (-1 for the line breaks joining its parts),
     so a span the reader finds in the indexed text becomes a verbatim `document[start:end]`."""
     out: list[int] = []
@@ -282,21 +290,29 @@ class Chunker:
                 groups.append((para, self._pack(doc.text, sentences)))
         chunks: list[Chunk] = []
         pending: list[list[tuple[int, int]]] = []
-        pending_para: Paragraph | None = None
+        if not groups:
+            return chunks
+        pending_para = groups[0][0]  # the paragraph `pending` comes from
         for para, parts in groups:
             for part in parts:
                 size = self._size(doc.text, pending) + self._size(doc.text, [part])
-                same_place = pending_para is not None and (pending_para.title, pending_para.section) == (
+                same_place = (pending_para.title, pending_para.section) == (
                     para.title,
                     para.section,
                 )
-                if pending and (not same_place or size > self.max_chars or self._size(doc.text, pending) >= self.min_chars):
+                if pending and (
+                    not same_place or size > self.max_chars or self._size(doc.text, pending) >= self.min_chars
+                ):
                     chunks.append(self._make(doc, pending_para, pending, len(chunks)))
                     pending = []
                 pending.append(part)
                 pending_para = para
         if pending:
-            if chunks and self._size(doc.text, pending) < self.min_chars and self._mergeable(chunks[-1], pending_para, doc, pending):
+            if (
+                chunks
+                and self._size(doc.text, pending) < self.min_chars
+                and self._mergeable(chunks[-1], pending_para, doc, pending)
+            ):
                 last = chunks.pop()
                 merged = [list(last.sentences)] + pending
                 chunks.append(self._make(doc, pending_para, merged, len(chunks)))

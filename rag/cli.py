@@ -9,15 +9,22 @@ import sys
 import click
 
 from . import Config, KnowledgeBase, default_kb
-from .config import ComposerKind, RetrievalMode
+from .config import ComposerKind, EncoderBackend, RetrievalMode
 from .documents import DocumentError
 from .embedding import ModelLoadError
 from .kb import IndexMismatchError, check_question
 from .reader_export import ReaderWeightsError
 
 HELD_OUT_SPLITS = ("test", "odd")
-USER_ERRORS = (ValueError, FileNotFoundError, DocumentError, IndexMismatchError, ModelLoadError, KeyError,
-               ReaderWeightsError)
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    DocumentError,
+    IndexMismatchError,
+    ModelLoadError,
+    KeyError,
+    ReaderWeightsError,
+)
 
 
 def _fail(exc: Exception) -> None:
@@ -48,8 +55,12 @@ def main(verbose: bool) -> None:
 @click.option("--out", required=True, help="Index folder, e.g. index/mykb.")
 @click.option("--model", default=None, help="sentence-transformers model name or folder (default: offline e5-small).")
 @click.option("--user-dict", default=None, help="jieba user dictionary for domain terms.")
-@click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8"]), default=None,
-              help="Encoder backend (default: the config's).")
+@click.option(
+    "--backend",
+    type=click.Choice([b.value for b in EncoderBackend]),
+    default=None,
+    help="Encoder backend (default: the config's).",
+)
 @click.option("--add", "add_to", is_flag=True, help="Add to the existing index at --out instead of rebuilding.")
 def index(sources, out, model, user_dict, backend, add_to):
     """Build (or extend) a knowledge base from .txt/.md/.jsonl files and folders."""
@@ -70,8 +81,12 @@ def index(sources, out, model, user_dict, backend, add_to):
 @click.argument("question")
 @click.option("--kb", "kb_path", default=None, help="Index folder (default: the bundled news page).")
 @click.option("--mode", type=click.Choice([m.value for m in RetrievalMode]), default=None)
-@click.option("--composer", type=click.Choice([c.value for c in ComposerKind]), default=None,
-              help="Answer step: the trained reader (default) or the heuristic sentence scorer.")
+@click.option(
+    "--composer",
+    type=click.Choice([c.value for c in ComposerKind]),
+    default=None,
+    help="Answer step: the trained reader (default) or the heuristic sentence scorer.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 def ask(question, kb_path, mode, composer, as_json):
     """Answer QUESTION with quoted, cited sentences."""
@@ -119,7 +134,7 @@ def search(question, kb_path, k, mode, as_json):
 @click.option("--share", is_flag=True, help="Ask Gradio for a public link (needs internet).")
 def chat(host, port, kb_path, share):
     """Open the chat window in the browser."""
-    from ui.app import launch
+    from rag.ui.app import launch
 
     try:
         launch(host=host, port=port, kb=kb_path, share=share)
@@ -130,16 +145,28 @@ def chat(host, port, kb_path, share):
 @main.command("eval")
 @click.argument("dataset", required=False, default="qingdao")
 @click.option("--kb", "kb_path", default=None, help="Use this index instead of building one for the dataset.")
-@click.option("--mode", type=click.Choice([m.value for m in RetrievalMode] + ["all"]), default="hybrid",
-              show_default=True)
-@click.option("--composer", type=click.Choice([c.value for c in ComposerKind] + ["all"]), default=None,
-              help="Answer step to evaluate (default: the config's, the reader); `all` compares them side by side.")
+@click.option(
+    "--mode", type=click.Choice([m.value for m in RetrievalMode] + ["all"]), default="hybrid", show_default=True
+)
+@click.option(
+    "--composer",
+    type=click.Choice([c.value for c in ComposerKind] + ["all"]),
+    default=None,
+    help="Answer step to evaluate (default: the config's, the reader); `all` compares them side by side.",
+)
 @click.option("--model", "models", multiple=True, help="Embedding model(s) to compare; repeat the option.")
-@click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8"]), default=None,
-              help="Encoder backend (default: the config's).")
-@click.option("--split", default=None,
-              help="dev or test (bundled set; default dev), even or odd (every other question, e.g. CMRC dev). "
-                   "Held-out splits (test, odd) are reported without per-question failures.")
+@click.option(
+    "--backend",
+    type=click.Choice([b.value for b in EncoderBackend]),
+    default=None,
+    help="Encoder backend (default: the config's).",
+)
+@click.option(
+    "--split",
+    default=None,
+    help="dev or test (bundled set; default dev), even or odd (every other question, e.g. CMRC dev). "
+    "Held-out splits (test, odd) are reported without per-question failures.",
+)
 @click.option("--limit", type=int, default=None, help="Only the first N questions.")
 @click.option("--out", default="eval/reports", show_default=True, help="Report folder.")
 def eval_(dataset, kb_path, mode, composer, models, backend, split, limit, out):
@@ -170,26 +197,41 @@ def eval_(dataset, kb_path, mode, composer, models, backend, split, limit, out):
                     parts = [m] + ([kind] if len(composers) > 1 else []) + ([model] if len(models) > 1 else [])
                     label = " · ".join(p for p in parts if p)
                     result = run_qa(kb, items, mode=m)
-                    result["metrics"]["build_seconds"] = sum(
-                        v for k, v in (kb.build_seconds or {}).items() if k != "chunks"
-                    ) or None
+                    result["metrics"]["build_seconds"] = (
+                        sum(v for k, v in (kb.build_seconds or {}).items() if k != "chunks") or None
+                    )
                     runs[label] = result["metrics"]
                     by_type[label] = result["by_type"]
                     # held-out questions are reported in aggregate only, so nobody tunes on their failures
-                    failures[label] = [] if split in HELD_OUT_SPLITS else [
-                        r.to_dict() for r in result["records"]
-                        if (r.item.answers and not r.quote_hit) or (r.item.type == "unanswerable" and not r.abstained)
-                    ]
+                    failures[label] = (
+                        []
+                        if split in HELD_OUT_SPLITS
+                        else [
+                            r.to_dict()
+                            for r in result["records"]
+                            if (r.item.answers and not r.quote_hit)
+                            or (r.item.type == "unanswerable" and not r.abstained)
+                        ]
+                    )
     except USER_ERRORS as exc:
         _fail(exc)
-    settings = {"dataset": dataset, "split": split or "all", "questions": len(items), "kb": kb_path or "built for the dataset",
-                "models": list(models) or ["default"], "composers": composers, "config": Config().to_dict()}
+    settings = {
+        "dataset": dataset,
+        "split": split or "all",
+        "questions": len(items),
+        "kb": kb_path or "built for the dataset",
+        "models": list(models) or ["default"],
+        "composers": composers,
+        "config": Config().to_dict(),
+    }
     path = write_report(f"{data.name}-{split or 'all'}", runs, settings, failures, out, by_type)
     labels = list(runs)
     click.echo("metric".ljust(22) + "".join(label[:18].rjust(20) for label in labels))
     for metric in next(iter(runs.values())):
         values = [runs[label].get(metric) for label in labels]
-        click.echo(metric.ljust(22) + "".join(f"{v:20.4f}" if isinstance(v, float) else f"{str(v):>20}" for v in values))
+        click.echo(
+            metric.ljust(22) + "".join(f"{v:20.4f}" if isinstance(v, float) else f"{str(v):>20}" for v in values)
+        )
     click.echo(f"report: {path}")
 
 

@@ -19,38 +19,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .chunking import Chunk, repaired
+from .chunking import Chunk
 from .config import Config
-from .schema import Answer, Citation, Hit
-
-NUM = r"\d+(?:[.,]\d+)*(?:多|余)?"
-MEASURE = (
-    "亿元|万元|元|美元|平方公里|平方米|公里|千米|米|亩|公斤|千克|吨|家次|人次|个百分点|个|家|人|名|项|条|场|次|起|处|"
-    "艘|户|套|所|种|批|尾|年|岁|天|倍|件|台|辆|款|只|位|座|部|章|层|级|%|％|[A-Za-z]{1,3}\b"
+from .evidence import Evidence
+from .schema import Answer, Citation
+from .zh import (
+    ASKED_UNIT,
+    ASKS_FOR_DAY,
+    CLAUSE_BREAK,
+    DATE,
+    GENERIC_PLACES,
+    QUANTITY,
+    QUESTION_WORDS,
+    YEAR,
+    YEAR_ONLY,
+    question_type,
+    strip_question_words,
 )
-UNIT = rf"(?:万亿|亿|万|千|百)?(?:{MEASURE})?"
-QUANTITY = re.compile(
-    rf"(?:约|近|超过|超|逾)?{NUM}{UNIT}(?:左右|以上|以下|多)?|[一二三四五六七八九十百千万两]+(?:个|家|项|条|名|次|年|大|种|批)"
-)
-_ASKED_UNIT = re.compile(rf"(?:多少|几)({MEASURE}|钱)")
-_YEAR_SPAN = re.compile(r"^\d{4}年$")
-DATE = re.compile(
-    r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?)?(?:至\d{1,2}月?\d{1,2}日)?|\d{1,2}月\d{1,2}日(?:至\d{1,2}日)?|"
-    r"(?:\d{1,2}月)?(?:上旬|中旬|下旬|底|初)|今年|去年|明年|近日|日前"
-)
-QUESTION_TYPES = (
-    ("date", re.compile(r"何时|什么时候|哪一?天|哪一?年|几月|哪个月|日期|时间是")),
-    ("quantity", re.compile(r"多少|几|多大|多长|多高|多远|多重|比重|占比|增长了?多|百分之")),
-    ("person", re.compile(r"谁|哪位|什么人|姓名|记者是")),
-    ("place", re.compile(r"哪里|哪儿|在哪|什么地方|何地|哪个(?:城市|区|省|国家|地方)")),
-    ("list", re.compile(r"哪些|包括什么|有什么|分别")),
-    ("which", re.compile(r"哪个|哪家|哪一|什么|何种|是啥")),
-)
-_QUESTION_WORDS = re.compile(
-    r"多少|几[个家项条名次年月天]?|什么时候|什么|哪些|哪个|哪里|哪儿|哪一?[天年个家位]?|谁|何时|何地|如何|怎么样?|为什么|是否|吗|呢|？|\?"
-)
-_CLAUSE = re.compile(r"[，,；;。！？!?：:]")
-_YEAR = re.compile(r"(?:19|20)\d{2}年?")
 
 
 @dataclass
@@ -71,14 +56,7 @@ class Candidate:
 
 def content_tokens(question: str, tokenizer) -> set[str]:
     """The question's tokens without its question words (多少, 哪些, 谁…) or bigrams across them."""
-    return set(tokenizer(_QUESTION_WORDS.sub(" ", question)))
-
-
-def question_type(question: str) -> str | None:
-    for name, pattern in QUESTION_TYPES:
-        if pattern.search(question):
-            return name
-    return None
+    return set(tokenizer(strip_question_words(question)))
 
 
 class AnswerComposer:
@@ -88,18 +66,20 @@ class AnswerComposer:
         self.config = config
 
     # -- scoring --------------------------------------------------------------------------
-    def candidates(self, question, qvec, chunks, sentence_vectors, tokenizer, idf) -> list[Candidate]:
+    def candidates(self, evidence: Evidence) -> list[Candidate]:
         """Every sentence of the top passages, with its features and score.
 
         Local rarity matters because the topic words (the entity the question is about)
         occur in every candidate sentence; the words that single out the answering
         sentence are the rarer ones among the candidates.
         """
-        q_tokens = content_tokens(question, tokenizer)
-        qtype = question_type(question)
-        chunks = chunks[: self.config.answer_passages]
+        tokenizer, qvec = evidence.tokenizer, evidence.query_vector
+        q_tokens = content_tokens(evidence.question, tokenizer)
+        qtype = question_type(evidence.question)
         sentences = []
-        for rank, (chunk, svecs) in enumerate(zip(chunks, sentence_vectors)):
+        for rank, (chunk, svecs) in enumerate(
+            zip(evidence.chunks[: self.config.answer_passages], evidence.sentence_vectors)
+        ):
             dense = svecs.astype(np.float32) @ qvec if qvec is not None else np.zeros(len(chunk.sentence_spans))
             for i, (a, b) in enumerate(chunk.sentence_spans):
                 text = chunk.text[a:b]
@@ -107,12 +87,15 @@ class AnswerComposer:
         n = len(sentences)
         local_df = Counter(t for *_, hits in sentences for t in hits)
         local = {t: math.log(1 + n / (1 + local_df[t])) for t in q_tokens}
-        global_ = idf(q_tokens)
+        global_ = evidence.idf(q_tokens)
         total_local, total_global = sum(local.values()) or 1.0, sum(global_.values()) or 1.0
         out = []
         for rank, chunk, i, dense, text, hits in sentences:
             cand = Candidate(
-                rank, chunk, i, dense,
+                rank,
+                chunk,
+                i,
+                dense,
                 overlap=len(hits) / max(1, len(q_tokens)),
                 idf_overlap=sum(global_[t] for t in hits) / total_global,
                 local_overlap=sum(local[t] for t in hits) / total_local,
@@ -124,16 +107,14 @@ class AnswerComposer:
         return out
 
     # -- composing ------------------------------------------------------------------------
-    def compose(
-        self, question, qvec, chunks, sentence_vectors, hits: list[Hit], documents, tokenizer, idf, focus=None
-    ) -> Answer:
-        """`question` is what was searched; `focus` the words the user typed (for a follow-up)."""
-        cands = self.candidates(question, qvec, chunks, sentence_vectors, tokenizer, idf)
-        evidence = " ".join(c.context() for c in chunks[: self.config.answer_passages])
-        missing = missing_names(question, evidence, tokenizer)
+    def compose(self, evidence: Evidence) -> Answer:
+        question = evidence.question
+        cands = self.candidates(evidence)
+        passages = " ".join(c.indexed_text() for c in evidence.chunks[: self.config.answer_passages])
+        missing = missing_names(question, passages, evidence.tokenizer)
         confidence = self.confidence(cands)
         if not cands or missing or confidence < self.config.abstain_below:
-            return abstention(question, hits, missing)
+            return evidence.abstain(missing)
         chosen = [cands[0]]
         for cand in cands[1:]:
             if len(chosen) >= self.config.max_quotes:
@@ -143,12 +124,20 @@ class AnswerComposer:
         citations = []
         for n, cand in enumerate(chosen, 1):
             start, end = cand.chunk.sentences[cand.index]
-            doc = documents[cand.chunk.doc_id].text
-            citations.append(Citation(n, cand.chunk.doc_id, cand.chunk.title, doc[start:end], start, end,
-                                      round(cand.score, 4), cand.chunk.chunk_id))
-        short = short_answer(question, citations[0].quote, focus)
-        text = render(short, citations)
-        return Answer(question, text, short, False, citations, hits, searched=question)
+            doc = evidence.text_of(cand.chunk.doc_id)
+            citations.append(
+                Citation(
+                    n,
+                    cand.chunk.doc_id,
+                    cand.chunk.title,
+                    doc[start:end],
+                    start,
+                    end,
+                    round(cand.score, 4),
+                    cand.chunk.chunk_id,
+                )
+            )
+        return evidence.answered(short_answer(question, citations[0].quote, evidence.focus), citations)
 
     @staticmethod
     def confidence(cands: list[Candidate]) -> float:
@@ -156,28 +145,6 @@ class AnswerComposer:
         if not cands:
             return 0.0
         return cands[0].dense + 0.1 * cands[0].overlap
-
-def abstention(question: str, hits: list[Hit], missing: list[str] | None = None) -> Answer:
-    """The plain "not in the documents" answer, with the closest passages for the reader to check."""
-    lines = ["文档中没有找到这个问题的答案。"]
-    if missing:
-        lines[0] = f"文档中没有找到这个问题的答案：资料没有提到“{'、'.join(missing)}”。"
-    if hits:
-        lines.append("最接近的段落：")
-        lines += [f"- 《{h.title}》{_clip(h.text)}" for h in hits[:3]]
-    return Answer(question, "\n".join(lines), None, True, [], hits, searched=question)
-
-
-def _clip(text: str, n: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[:n] + "…"
-
-
-def render(short: str | None, citations: list[Citation]) -> str:
-    lines = [f"答案：{short}" if short else "根据资料："]
-    for c in citations:
-        lines.append(f"[{c.n}] “{repaired(c.quote)}” ——《{c.title}》")
-    return "\n".join(lines)
 
 
 def _has_type(text: str, qtype: str, tokenizer) -> bool:
@@ -194,9 +161,6 @@ def _has_type(text: str, qtype: str, tokenizer) -> bool:
     return False
 
 
-_GENERIC_PLACES = set("城市 国家 地区 地方 大洋 大陆 省份 首都 省会 县城 乡村 海外 国内 国外 全国 全省 全市 本市".split())
-
-
 def missing_names(question: str, evidence: str, tokenizer) -> list[str]:
     """Places, organisations, people and years the question names but the evidence lacks.
 
@@ -208,14 +172,14 @@ def missing_names(question: str, evidence: str, tokenizer) -> list[str]:
     for word, flag in tokenizer.tagged(question):
         start = question.find(word, pos)
         pos = start + len(word) if start >= 0 else pos
-        if flag not in ("ns", "nt", "nr", "nz") or len(word) < 2 or word in _GENERIC_PLACES or word in evidence:
+        if flag not in ("ns", "nt", "nr", "nz") or len(word) < 2 or word in GENERIC_PLACES or word in evidence:
             continue
         if len(word) > 2 and word[-1] in "市省县区" and word[:-1] in evidence:
             continue  # 济南市 vs 济南
         if flag != "ns" and start >= 0 and sum(covered[start : start + len(word)]) * 2 >= len(word):
             continue  # a mis-tagged fragment of words the evidence does contain
         names.append(word)
-    for year in _YEAR.findall(question):
+    for year in YEAR.findall(question):
         if year.rstrip("年") not in evidence:
             names.append(year)
     return names
@@ -245,9 +209,9 @@ def short_answer(question: str, quote: str, focus: str | None = None) -> str | N
     else:
         return None
     anchors = set(_anchor_words(question))
-    asked = _ASKED_UNIT.search(question)
+    asked = ASKED_UNIT.search(question)
     unit = "元" if asked and asked.group(1) == "钱" else (asked.group(1) if asked else None)
-    wants_day = bool(re.search(r"哪一?天|几月几[日号]|什么时候|何时|日期", question))
+    wants_day = bool(ASKS_FOR_DAY.search(question))
     best, best_score = None, None
     for m in pattern.finditer(quote):
         span = m.group()
@@ -256,17 +220,17 @@ def short_answer(question: str, quote: str, focus: str | None = None) -> str | N
         if qtype == "quantity" and quote[m.end() : m.end() + 1] in ("月", "日", "号", "+", "．"):
             continue  # part of a date (1月18日) or a name (10+1), not a quantity
         # the answer sits where the question's words are: count them just before and after it
-        left = _CLAUSE.split(quote[max(0, m.start() - 25) : m.start()])[-1][::-1]
-        right = _CLAUSE.split(quote[m.end() : m.end() + 10])[0]
+        left = CLAUSE_BREAK.split(quote[max(0, m.start() - 25) : m.start()])[-1][::-1]
+        right = CLAUSE_BREAK.split(quote[m.end() : m.end() + 10])[0]
         score = _nearness(left[::-1], anchors, reverse=True) + 0.5 * _nearness(right, anchors)
         if unit and unit in span:
             score += 2.0  # 多少家 → a count of 家
-        if qtype == "quantity" and _YEAR_SPAN.match(span):
+        if qtype == "quantity" and YEAR_ONLY.match(span):
             score -= 3.0  # a year is rarely the answer to 多少
         if qtype == "quantity" and span.isdigit():
             score -= 1.5  # a bare number without a unit is a weak answer
         if qtype == "date" and wants_day:
-            score += 1.0 if "日" in span else -2.0 if _YEAR_SPAN.match(span) else 0.0
+            score += 1.0 if "日" in span else -2.0 if YEAR_ONLY.match(span) else 0.0
         if best_score is None or (score, -m.start()) > best_score:
             best, best_score = span, (score, -m.start())
     return best
@@ -287,8 +251,8 @@ def _nearness(context: str, anchors: set[str], reverse: bool = False) -> float:
 
 def _anchor_words(question: str) -> list[str]:
     """Question fragments (between question words) used to locate the answer in a quote."""
-    parts = re.split(r"[，。？?、\s]|" + _QUESTION_WORDS.pattern, question)
-    out = []
+    parts = re.split(r"[，。？?、\s]|" + QUESTION_WORDS.pattern, question)
+    out: list[str] = []
     for p in parts:
         p = p.strip("是了的在有为达")
         if len(p) >= 2:

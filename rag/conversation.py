@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import re
 
-from .composer import _QUESTION_WORDS
+from .zh import FOLLOW_UP_OPENERS, strip_question_words
 
-_OPENERS = re.compile(r"^(那么?|它们?|其|这个?|那个?|该|他们?|她们?|还有|另外|此外|以及|并且|而且|同时|和|与|then|and)")
 _TRAILING = re.compile(r"[？?。！!\s]+$")
 
 
 def is_follow_up(question: str) -> bool:
-    core = _QUESTION_WORDS.sub("", question)
+    core = strip_question_words(question, "")
     core = re.sub(r"[\s，,。？?！!、]", "", core)
-    return bool(_OPENERS.match(question.strip())) or len(core) <= 6
+    return bool(FOLLOW_UP_OPENERS.match(question.strip())) or len(core) <= 6
 
 
 def contextualize(question: str, previous: list[str]) -> str:
@@ -28,6 +27,6 @@ def contextualize(question: str, previous: list[str]) -> str:
     if not previous or not is_follow_up(question):
         return question
     topic = next((q for q in reversed(previous) if not is_follow_up(q)), previous[-1])
-    topic = _TRAILING.sub("", _QUESTION_WORDS.sub(" ", topic)).strip()
-    body = _OPENERS.sub("", question).lstrip("，, ")
+    topic = _TRAILING.sub("", strip_question_words(topic)).strip()
+    body = FOLLOW_UP_OPENERS.sub("", question).lstrip("，, ")
     return f"{topic} {body}"

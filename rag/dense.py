@@ -13,66 +13,77 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-KINDS = ("auto", "flat", "ivf-sq8", "hnsw")
+from .config import DenseKind
+
 AUTO_APPROXIMATE_FROM = 100_000
 
 
-def choose_kind(kind: str, size: int) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"unknown dense index kind {kind!r}; choose one of: {', '.join(KINDS)}")
-    if kind != "auto":
+def choose_kind(kind: str | DenseKind, size: int) -> DenseKind:
+    """The concrete kind for an index of `size` vectors (AUTO picks by size)."""
+    kind = DenseKind.parse(kind)
+    if kind is not DenseKind.AUTO:
         return kind
-    return "ivf-sq8" if size >= AUTO_APPROXIMATE_FROM else "flat"
+    return DenseKind.IVF_SQ8 if size >= AUTO_APPROXIMATE_FROM else DenseKind.FLAT
+
+
+def create_faiss_index(dim: int, kind: DenseKind, sample: np.ndarray | None = None, hnsw_m: int = 32) -> Any:
+    """The FAISS index for `kind`, keyed by our row ids. IVF-SQ8 trains its lists on `sample`."""
+    import faiss
+
+    if kind is DenseKind.FLAT:
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if kind is DenseKind.HNSW:
+        return faiss.IndexIDMap2(faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT))
+    if kind is DenseKind.IVF_SQ8:
+        if sample is None or not len(sample):
+            raise ValueError("an ivf-sq8 index is trained on vectors: build it with DenseIndex.build")
+        nlist = max(16, int(4 * math.sqrt(len(sample))))
+        ivf = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+        picked = np.random.default_rng(0).choice(len(sample), min(len(sample), 40 * nlist), replace=False)
+        ivf.train(np.ascontiguousarray(sample[picked], np.float32))
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]  # reconstruct and remove by id; IVF keeps the ids itself
+        return ivf
+    raise ValueError(f"no FAISS index for kind {kind.value!r}; resolve AUTO with choose_kind first")
 
 
 class DenseIndex:
     """Inner-product search keyed by chunk row ids (so rows can be removed)."""
 
-    def __init__(self, dim: int, kind: str = "flat", nprobe: int = 32, ef_search: int = 128, hnsw_m: int = 32):
-        import faiss
+    DEFAULT_PARAMS = {"nprobe": 32, "ef_search": 128, "hnsw_m": 32}
 
-        self.dim, self.kind = dim, kind
-        self.params = {"nprobe": nprobe, "ef_search": ef_search, "hnsw_m": hnsw_m}
-        if kind == "flat":
-            inner = faiss.IndexFlatIP(dim)
-        elif kind == "hnsw":
-            inner = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        elif kind == "ivf-sq8":
-            inner = None  # needs training data: see `build`
-        else:
-            raise ValueError(f"unknown dense index kind {kind!r}; choose flat, ivf-sq8 or hnsw")
-        self._index = faiss.IndexIDMap2(inner) if inner is not None else None
+    def __init__(self, index: Any, kind: DenseKind, **params):
+        self._index = index
+        self.dim: int = int(index.d)
+        self.kind = kind
+        self.params = {**self.DEFAULT_PARAMS, **params}
         self._apply_params()
 
     @classmethod
-    def build(cls, dim: int, ids: np.ndarray, vectors: np.ndarray, kind: str = "auto", **params) -> "DenseIndex":
-        """An index of `kind` holding `vectors` (IVF lists are trained on them)."""
-        import faiss
+    def empty(cls, dim: int, kind: str | DenseKind = DenseKind.FLAT, **params) -> DenseIndex:
+        kind = choose_kind(kind, 0)
+        if kind is DenseKind.IVF_SQ8:
+            kind = DenseKind.FLAT  # nothing to train IVF lists on yet; `KnowledgeBase` switches as it grows
+        return cls(create_faiss_index(dim, kind, hnsw_m=params.get("hnsw_m", 32)), kind, **params)
 
+    @classmethod
+    def build(
+        cls, dim: int, ids: np.ndarray, vectors: np.ndarray, kind: str | DenseKind = DenseKind.AUTO, **params
+    ) -> DenseIndex:
+        """An index of `kind` holding `vectors` (IVF lists are trained on them)."""
         kind = choose_kind(kind, len(ids))
-        index = cls(dim, "flat" if kind == "ivf-sq8" else kind, **params)
-        if kind == "ivf-sq8":
-            nlist = max(16, int(4 * math.sqrt(len(ids))))
-            quantizer = faiss.IndexFlatIP(dim)
-            ivf = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
-                                                faiss.METRIC_INNER_PRODUCT)
-            sample = vectors[np.random.default_rng(0).choice(len(vectors), min(len(vectors), 40 * nlist), replace=False)]
-            ivf.train(np.ascontiguousarray(sample, np.float32))
-            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
-            index.kind = "ivf-sq8"
-            index._index = ivf  # IVF keeps the ids itself
-            index._apply_params()
+        index = cls(create_faiss_index(dim, kind, vectors, params.get("hnsw_m", 32)), kind, **params)
         index.add(ids, vectors)
         return index
 
     def _apply_params(self) -> None:
         import faiss
 
-        if self._index is None:
-            return
         inner = self._inner()
         if isinstance(inner, faiss.IndexIVF):
             inner.nprobe = self.params["nprobe"]
@@ -95,11 +106,11 @@ class DenseIndex:
     def remove(self, ids: np.ndarray) -> None:
         if not len(ids):
             return
-        if self.kind == "hnsw":  # HNSW graphs cannot drop nodes: rebuild from the kept vectors
+        if self.kind is DenseKind.HNSW:  # HNSW graphs cannot drop nodes: rebuild from the kept vectors
             keep = np.setdiff1d(self.ids(), np.asarray(ids, np.int64))
-            rebuilt = DenseIndex.build(self.dim, keep, self.vectors(keep), "hnsw", **self.params)
+            rebuilt = DenseIndex.build(self.dim, keep, self.vectors(keep), DenseKind.HNSW, **self.params)
             self._index = rebuilt._index
-        elif self.kind == "ivf-sq8":
+        elif self.kind is DenseKind.IVF_SQ8:
             import faiss
 
             ids = np.ascontiguousarray(ids, np.int64)
@@ -110,7 +121,7 @@ class DenseIndex:
     def ids(self) -> np.ndarray:
         import faiss
 
-        if self.kind != "ivf-sq8":
+        if self.kind is not DenseKind.IVF_SQ8:
             return faiss.vector_to_array(self._index.id_map).astype(np.int64)
         lists = self._index.invlists  # an IVF keeps its ids in its inverted lists
         parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy() for i in range(lists.nlist)]
@@ -143,15 +154,16 @@ class DenseIndex:
         faiss.write_index(self._index, str(path))
 
     @classmethod
-    def load(cls, path: Path, **params) -> "DenseIndex":
+    def load(cls, path: Path, **params) -> DenseIndex:
         import faiss
 
-        index = cls.__new__(cls)
-        index._index = faiss.read_index(str(path))
-        index.dim = index._index.d
-        inner = index._inner()
-        index.kind = "ivf-sq8" if isinstance(inner, faiss.IndexIVF) else "hnsw" if isinstance(inner, faiss.IndexHNSW) else "flat"
-        defaults = {"nprobe": 32, "ef_search": 128, "hnsw_m": 32}
-        index.params = {**defaults, **params}
-        index._apply_params()
-        return index
+        index = faiss.read_index(str(path))
+        inner = faiss.downcast_index(index.index if isinstance(index, faiss.IndexIDMap2) else index)
+        kind = (
+            DenseKind.IVF_SQ8
+            if isinstance(inner, faiss.IndexIVF)
+            else DenseKind.HNSW
+            if isinstance(inner, faiss.IndexHNSW)
+            else DenseKind.FLAT
+        )
+        return cls(index, kind, **params)

@@ -12,9 +12,9 @@ import json
 import logging
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +81,7 @@ def read_jsonl(path: Path) -> list[Document]:
         doc_id = row.get("id", row.get("_id"))
         body = row.get("text")
         if doc_id is None or not isinstance(body, str):
-            raise DocumentError(
-                f"{path}, line {lineno}: each line needs an \"id\" (or \"_id\") and a string \"text\"."
-            )
+            raise DocumentError(f'{path}, line {lineno}: each line needs an "id" (or "_id") and a string "text".')
         docs.append(Document(doc_id=str(doc_id), text=body, title=str(row.get("title") or ""), source=str(path)))
     return docs
 

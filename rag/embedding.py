@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
+from .config import DEFAULT_MODEL, EncoderBackend
 
 
 class ModelLoadError(RuntimeError):
@@ -53,9 +53,6 @@ class EncodedChunks:
     sentence_vectors: list[np.ndarray]  # per chunk: (n_sentences, dim) float16
 
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
-
-
 def model_folder(name: str) -> Path:
     """The local sentence-transformers folder for `name` (the ONNX backends need one)."""
     from . import offline_model
@@ -78,14 +75,18 @@ class Encoder:
     (1, 384)
     """
 
-    def __init__(self, model_name: str = DEFAULT_MODEL, device: str = "cpu", max_seq_length: int = 512,
-                 backend: str = "torch"):
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    def __init__(
+        self,
+        model_name: str = DEFAULT_MODEL,
+        device: str = "cpu",
+        max_seq_length: int = 512,
+        backend: str | EncoderBackend = EncoderBackend.TORCH,
+    ):
+        backend = EncoderBackend.parse(backend)
         self.model_name, self.device, self.max_seq_length, self.backend = model_name, device, max_seq_length, backend
         self._st = None
         self._onnx = None
-        if backend == "torch":
+        if backend is EncoderBackend.TORCH:
             self._st = load_model(model_name, device, max_seq_length)
             self.dim = int(self._st.get_embedding_dimension())
             self.prompts = self._st.prompts or {}
@@ -106,14 +107,16 @@ class Encoder:
     def encode_queries(self, queries: list[str], batch_size: int = 32) -> np.ndarray:
         if self._onnx is not None:
             return self._onnx.encode(queries, self.prompts.get("query", ""), batch_size)
-        vecs = self._st.encode_query(queries, batch_size=batch_size, normalize_embeddings=True)
+        vecs = self.model.encode_query(queries, batch_size=batch_size, normalize_embeddings=True)
         return np.asarray(vecs, dtype=np.float32)
 
     def encode_documents(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
         """Plain document vectors (the encoder's own throughput, without sentence vectors)."""
         if self._onnx is not None:
             return self._onnx.encode(texts, self.document_prompt(), batch_size)
-        return np.asarray(self._st.encode_document(texts, batch_size=batch_size, normalize_embeddings=True), np.float32)
+        return np.asarray(
+            self.model.encode_document(texts, batch_size=batch_size, normalize_embeddings=True), np.float32
+        )
 
     def document_prompt(self) -> str:
         for name in ("document", "passage", "corpus"):
@@ -149,9 +152,15 @@ class Encoder:
                     bar.update(1)
                     yield out
             return
-        outputs = self._st.encode_document(texts, batch_size=batch_size, output_value=None, show_progress_bar=progress)
-        encoded = self._st.tokenizer([prompt + t for t in texts], return_offsets_mapping=True, truncation=True,
-                                     max_length=self._st.max_seq_length)
+        outputs = self.model.encode_document(
+            texts, batch_size=batch_size, output_value=None, show_progress_bar=progress
+        )
+        encoded = self.model.tokenizer(
+            [prompt + t for t in texts],
+            return_offsets_mapping=True,
+            truncation=True,
+            max_length=self.model.max_seq_length,
+        )
         for i, out in enumerate(outputs):
             tokens = out["token_embeddings"].float().numpy()
             offsets = np.asarray(encoded["offset_mapping"][i])

@@ -18,15 +18,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .composer import question_type
 from .documents import Document, load_documents
+from .paths import CHECKOUT, bundled_corpus, bundled_qa
+from .zh import question_type
 
-ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_QA = ROOT / "eval" / "qingdao_qa.jsonl"
+CMRC = (CHECKOUT or Path.cwd()) / "data" / "cmrc2018"  # in the checkout, with its licence; not in the wheel
 ALIASES = {
-    "qingdao": BUNDLED_QA,
-    "cmrc2018-dev": ROOT / "data" / "cmrc2018" / "cmrc2018_dev.json",
-    "cmrc2018-trial": ROOT / "data" / "cmrc2018" / "cmrc2018_trial.json",
+    "qingdao": bundled_qa(),
+    "cmrc2018-dev": CMRC / "cmrc2018_dev.json",
+    "cmrc2018-trial": CMRC / "cmrc2018_trial.json",
 }
 
 
@@ -106,8 +106,17 @@ def read_qa_jsonl(path: str | Path, documents: list[Document]) -> Dataset:
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            items.append(QAItem(row["id"], row["question"], row["answers"], [], row.get("evidence", ""),
-                                row.get("type", ""), row.get("split", "")))
+            items.append(
+                QAItem(
+                    row["id"],
+                    row["question"],
+                    row["answers"],
+                    [],
+                    row.get("evidence", ""),
+                    row.get("type", ""),
+                    row.get("split", ""),
+                )
+            )
     return Dataset(Path(path).stem, documents, items)
 
 
@@ -115,12 +124,15 @@ def load_dataset(name: str | Path | None = None) -> Dataset:
     """By alias (`qingdao`, `cmrc2018-dev`, `cmrc2018-trial`) or path (.json SQuAD, .jsonl Q&A, BEIR folder)."""
     path = ALIASES.get(str(name or "qingdao"), Path(str(name)))
     if not path.exists():
-        raise FileNotFoundError(f"dataset {name!r} not found; use {sorted(ALIASES)} or a path.")
+        raise FileNotFoundError(
+            f"dataset {name!r} not found at {path}; use {sorted(ALIASES)} (CMRC needs a checkout's data/ folder) "
+            "or the path of a SQuAD .json, a Q&A .jsonl or a BEIR folder."
+        )
     if path.is_dir():
         return read_beir(path)
     if path.suffix == ".json":
         return read_squad(path)
-    return read_qa_jsonl(path, load_documents([ROOT / "corpus"]))
+    return read_qa_jsonl(path, load_documents([bundled_corpus()]))
 
 
 # ---- metrics -------------------------------------------------------------------------------
@@ -182,7 +194,13 @@ def retrieval_metrics(run: dict[str, dict[str, float]], qrels: dict[str, dict[st
     if not qrels:
         return {}
     filled = {q: run.get(q) or {"__none__": 0.0} for q in qrels}
-    names = {"hit_rate@1": "hit@1", "hit_rate@3": "hit@3", "hit_rate@5": "hit@5", "mrr@10": "mrr@10", "ndcg@10": "ndcg@10"}
+    names = {
+        "hit_rate@1": "hit@1",
+        "hit_rate@3": "hit@3",
+        "hit_rate@5": "hit@5",
+        "mrr@10": "mrr@10",
+        "ndcg@10": "ndcg@10",
+    }
     scores = evaluate(Qrels(qrels), Run(filled), list(names))
     return {names[m]: float(v) for m, v in scores.items()}
 
@@ -213,9 +231,18 @@ class Record:
     verbatim: list[bool] = field(default_factory=list)  # document[start:end] == quote, per citation
 
     def to_dict(self) -> dict:
-        return {"id": self.item.qid, "question": self.item.question, "answers": self.item.answers,
-                "type": self.item.type, "short": self.short, "quote": self.quote, "abstained": self.abstained,
-                "quote_hit": self.quote_hit, "retrieved": self.retrieved[:5], "relevant": self.relevant}
+        return {
+            "id": self.item.qid,
+            "question": self.item.question,
+            "answers": self.item.answers,
+            "type": self.item.type,
+            "short": self.short,
+            "quote": self.quote,
+            "abstained": self.abstained,
+            "quote_hit": self.quote_hit,
+            "retrieved": self.retrieved[:5],
+            "relevant": self.relevant,
+        }
 
 
 def relevant_ids(kb, item: QAItem) -> tuple[str, list[str]]:
@@ -231,8 +258,11 @@ def relevant_ids(kb, item: QAItem) -> tuple[str, list[str]]:
         for doc_id, doc in kb.documents.items():
             at = doc.text.find(item.evidence)
             if at >= 0:
-                out += [c.chunk_id for c in kb.chunks.values()
-                        if c.doc_id == doc_id and c.start < at + len(item.evidence) and c.end > at]
+                out += [
+                    c.chunk_id
+                    for c in kb.chunks.values()
+                    if c.doc_id == doc_id and c.start < at + len(item.evidence) and c.end > at
+                ]
     return "chunk", out
 
 
@@ -271,15 +301,20 @@ def run_qa(kb, items: list[QAItem], mode=None, k: int = 10, progress: bool = Tru
     if answerable:
         # official CMRC metrics on the short answer; a missing short answer counts as wrong
         preds = [(r.short or "", r.item.answers) for r in answerable]
-        result.update({
-            "quote@1": _mean(r.quote_hit for r in answerable),
-            # stricter: the short answer itself is right and stands inside the first quote
-            "answer@1": _mean(bool(r.short) and r.short in r.quote and exact_match(r.short, r.item.answers) == 1.0
-                              for r in answerable),
-            "short_em": _mean(exact_match(p, a) for p, a in preds),
-            "short_f1": _mean(f1(p, a) for p, a in preds),
-            "false_abstention": _mean(r.abstained for r in answerable),
-        })
+        result.update(
+            {
+                "quote@1": _mean(r.quote_hit for r in answerable),
+                # stricter: the short answer itself is right and stands inside the first quote
+                "answer@1": _mean(
+                    bool(s) and s in r.quote and exact_match(s, r.item.answers) == 1.0
+                    for r in answerable
+                    for s in [r.short or ""]
+                ),
+                "short_em": _mean(exact_match(p, a) for p, a in preds),
+                "short_f1": _mean(f1(p, a) for p, a in preds),
+                "false_abstention": _mean(r.abstained for r in answerable),
+            }
+        )
     if unanswerable:
         abstained = [r for r in records if r.abstained]
         result["abstention_recall"] = _mean(r.abstained for r in unanswerable)
@@ -287,17 +322,26 @@ def run_qa(kb, items: list[QAItem], mode=None, k: int = 10, progress: bool = Tru
     checks = [ok for r in records for ok in r.verbatim]
     result["verbatim"] = _mean(checks) if checks else 1.0
     latencies = [r.seconds for r in records]
-    result.update({
-        "latency_p50_ms": 1000 * percentile(latencies, 0.5),
-        "latency_p95_ms": 1000 * percentile(latencies, 0.95),
-        "questions_per_s": len(records) / wall if wall else float("nan"),
-        "questions": len(records),
-    })
+    result.update(
+        {
+            "latency_p50_ms": 1000 * percentile(latencies, 0.5),
+            "latency_p95_ms": 1000 * percentile(latencies, 0.95),
+            "questions_per_s": len(records) / wall if wall else float("nan"),
+            "questions": len(records),
+        }
+    )
     return {"metrics": result, "records": records, "by_type": type_table(records)}
 
 
-TYPE_LABELS = {"quantity": "数量", "date": "时间", "person": "人物", "place": "地点", "which": "什么/哪个",
-               "list": "列举", None: "其他"}
+TYPE_LABELS = {
+    "quantity": "数量",
+    "date": "时间",
+    "person": "人物",
+    "place": "地点",
+    "which": "什么/哪个",
+    "list": "列举",
+    None: "其他",
+}
 
 
 def question_kind(item: QAItem) -> str:
@@ -317,6 +361,9 @@ def type_table(records: list[Record]) -> dict[str, dict]:
         if kind == "不可回答":
             table[kind] = {"n": len(rows), "abstained": _mean(r.abstained for r in rows)}
         else:
-            table[kind] = {"n": len(rows), "quote@1": _mean(r.quote_hit for r in rows),
-                           "short_f1": _mean(f1(r.short or "", r.item.answers) for r in rows)}
+            table[kind] = {
+                "n": len(rows),
+                "quote@1": _mean(r.quote_hit for r in rows),
+                "short_f1": _mean(f1(r.short or "", r.item.answers) for r in rows),
+            }
     return dict(sorted(table.items(), key=lambda kv: -kv[1]["n"]))

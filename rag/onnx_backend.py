@@ -18,16 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
-ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model_qint8.onnx"}
+from .config import EncoderBackend
+
+ONNX_FILES = {EncoderBackend.ONNX: "model.onnx", EncoderBackend.ONNX_INT8: "model_qint8.onnx"}
 
 
-def export(model_dir: Path, backend: str) -> Path:
+def export(model_dir: Path, backend: EncoderBackend) -> Path:
     """Export (once) the transformer of the sentence-transformers folder to ONNX; quantise for int8."""
     target = model_dir / "onnx" / ONNX_FILES[backend]
     if target.exists():
         return target
     target.parent.mkdir(exist_ok=True)
-    fp32 = model_dir / "onnx" / ONNX_FILES["onnx"]
+    fp32 = model_dir / "onnx" / ONNX_FILES[EncoderBackend.ONNX]
     if not fp32.exists():
         import torch
 
@@ -47,13 +49,17 @@ def export(model_dir: Path, backend: str) -> Path:
         sample = model.tokenizer(["query: 示例", "passage: 示例文本，用于导出。"], padding=True, return_tensors="pt")
         tmp = fp32.with_suffix(f".tmp{os.getpid()}")
         torch.onnx.export(
-            LastHidden(transformer), (sample["input_ids"], sample["attention_mask"]), str(tmp),
-            input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+            LastHidden(transformer),
+            (sample["input_ids"], sample["attention_mask"]),
+            str(tmp),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
             dynamic_axes={n: {0: "batch", 1: "sequence"} for n in ("input_ids", "attention_mask", "last_hidden_state")},
-            opset_version=17, dynamo=False,
+            opset_version=17,
+            dynamo=False,
         )
         tmp.rename(fp32)
-    if backend == "onnx-int8" and not target.exists():
+    if backend is EncoderBackend.ONNX_INT8 and not target.exists():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         tmp = target.with_suffix(f".tmp{os.getpid()}.onnx")
@@ -65,7 +71,7 @@ def export(model_dir: Path, backend: str) -> Path:
 class OnnxModel:
     """Tokenise, run the ONNX transformer, pool and normalise — like the SentenceTransformer it came from."""
 
-    def __init__(self, model_dir: Path, backend: str, max_seq_length: int = 512):
+    def __init__(self, model_dir: Path, backend: EncoderBackend, max_seq_length: int = 512):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 

@@ -132,8 +132,11 @@ class PairEncoder:
         width = max(len(r[0]) for r in rows)
         n = len(rows)
         out = Encoded(
-            np.full((n, width), self.pad_id, np.int64), np.zeros((n, width), np.int64),
-            np.zeros((n, width), np.int64), np.zeros((n, width), bool), [],
+            np.full((n, width), self.pad_id, np.int64),
+            np.zeros((n, width), np.int64),
+            np.zeros((n, width), np.int64),
+            np.zeros((n, width), bool),
+            [],
         )
         for r, (ids, types, offs, ctx) in enumerate(rows):
             out.input_ids[r, : len(ids)] = ids
@@ -157,8 +160,9 @@ def _clip_question(tokenizer, question: str) -> str:
     return question[: enc.offsets[MAX_QUESTION_TOKENS - 1][1]]
 
 
-def best_spans(start: np.ndarray, end: np.ndarray, context: np.ndarray, top: int = 3,
-               max_tokens: int = MAX_ANSWER_TOKENS) -> list[tuple[int, int, float]]:
+def best_spans(
+    start: np.ndarray, end: np.ndarray, context: np.ndarray, top: int = 3, max_tokens: int = MAX_ANSWER_TOKENS
+) -> list[tuple[int, int, float]]:
     """The `top` (first token, last token, start+end logit) spans inside the passage tokens.
 
     The search over (start, end ≤ start + max_tokens) pairs is a few vector ops; no library
@@ -186,23 +190,30 @@ class Reader:
         options = ort.SessionOptions()
         options.intra_op_num_threads = os.cpu_count() or 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(folder / "model_qint8.onnx"), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(folder / "model_qint8.onnx"), options, providers=["CPUExecutionProvider"]
+        )
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.encoder = PairEncoder(folder / "tokenizer.json", max_tokens)
         self.info = _read_json(folder / "reader.json")
         self.threshold = float(self.info.get("threshold", 0.0))  # calibrated with the weights
 
     @classmethod
-    def load(cls, name: str = "default", max_tokens: int = 192) -> "Reader":
+    def load(cls, name: str = "default", max_tokens: int = 192) -> Reader:
         """`default`: the shipped e5-small reader; otherwise a transformers QA model (hub name or folder)."""
         from .reader_export import ensure_reader
 
         return cls(ensure_reader(name), max_tokens)
 
     def logits(self, encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
-        feed = {"input_ids": encoded.input_ids, "attention_mask": encoded.attention_mask,
-                "token_type_ids": encoded.token_type_ids}
-        start, end = self.session.run(["start_logits", "end_logits"], {k: v for k, v in feed.items() if k in self.inputs})
+        feed = {
+            "input_ids": encoded.input_ids,
+            "attention_mask": encoded.attention_mask,
+            "token_type_ids": encoded.token_type_ids,
+        }
+        start, end = self.session.run(
+            ["start_logits", "end_logits"], {k: v for k, v in feed.items() if k in self.inputs}
+        )
         return start, end
 
     def read(self, question: str, passages: list[Passage], top: int = 5) -> Reading:

@@ -13,11 +13,12 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from .chunking import Chunk, char_map
-from .composer import AnswerComposer, abstention, render
+from .composer import AnswerComposer
 from .config import Config
+from .evidence import Evidence
 from .reader import Passage, Reader, Span
 from .reader_export import reader_exported
-from .schema import Answer, Citation, Hit
+from .schema import Answer, Citation
 
 
 class ReaderComposer:
@@ -41,8 +42,9 @@ class ReaderComposer:
         with self._lock:
             if self._reader is None:
                 loading, self._loading = self._loading, None
-                self._reader = loading.result() if loading else Reader.load(self.config.reader,
-                                                                            self.config.reader_max_tokens)
+                self._reader = (
+                    loading.result() if loading else Reader.load(self.config.reader, self.config.reader_max_tokens)
+                )
             return self._reader
 
     @property
@@ -50,45 +52,38 @@ class ReaderComposer:
         """The config's threshold when set, else the one calibrated with the reader's weights."""
         return self.reader.threshold if self.config.reader_threshold is None else self.config.reader_threshold
 
-    def compose(
-        self, question, qvec, chunks: list[Chunk], sentence_vectors, hits: list[Hit], documents, tokenizer, idf,
-        focus=None,
-    ) -> Answer:
-        """`question` is what was searched; `focus` the words the user typed (a follow-up is read as typed)."""
-        chunks = chunks[: self.config.answer_passages]
+    def compose(self, evidence: Evidence) -> Answer:
+        chunks = evidence.chunks[: self.config.answer_passages]
         if not chunks:
-            return abstention(question, hits)
+            return evidence.abstain()
         best_sentence: dict[int, tuple[int, int]] = {}
-        for cand in self.sentences.candidates(question, qvec, chunks, sentence_vectors, tokenizer, idf):
+        for cand in self.sentences.candidates(evidence):
             best_sentence.setdefault(cand.chunk_rank, cand.chunk.sentence_spans[cand.index])
         passages = [Passage(c.text, c.title, best_sentence.get(rank)) for rank, c in enumerate(chunks)]
-        reading = self.reader.read(focus or question, passages)
+        reading = self.reader.read(evidence.focus, passages)
         best = reading.best
         if best is None or best.score < self.threshold:
-            answer = abstention(question, hits)
-            answer.score = None if best is None else round(best.score, 4)
-            return answer
+            return evidence.abstain(score=None if best is None else round(best.score, 4))
         citations: list[Citation] = []
         for span in reading.spans:
             if len(citations) >= self.config.max_quotes:
                 break
             if citations and span.score < max(self.threshold, best.score - 1.5):
                 break
-            citation = self._cite(span, chunks[span.passage], documents, len(citations) + 1)
+            citation = self._cite(
+                span, chunks[span.passage], evidence.text_of(chunks[span.passage].doc_id), len(citations) + 1
+            )
             if citation and not any(c.doc_id == citation.doc_id and c.start == citation.start for c in citations):
                 citations.append(citation)
         if not citations:
-            return abstention(question, hits)
+            return evidence.abstain(score=round(best.score, 4))
         first = citations[0]
-        short = documents[first.doc_id].text[first.answer_start : first.answer_end]
-        answer = Answer(question, render(short, citations), short, False, citations, hits, searched=question)
-        answer.score = round(best.score, 4)
-        return answer
+        short = evidence.text_of(first.doc_id)[first.answer_start : first.answer_end]
+        return evidence.answered(short, citations, score=round(best.score, 4))
 
     @staticmethod
-    def _cite(span: Span, chunk: Chunk, documents, n: int) -> Citation | None:
-        """The sentence(s) of `chunk` holding the span, as a verbatim citation."""
-        doc = documents[chunk.doc_id].text
+    def _cite(span: Span, chunk: Chunk, doc: str, n: int) -> Citation | None:
+        """The sentence(s) of `chunk` (a chunk of `doc`) holding the span, as a verbatim citation."""
         where = char_map(doc, chunk)
         inside = [where[i] for i in range(span.start, min(span.end, len(where))) if where[i] >= 0]
         if not inside:
@@ -104,5 +99,15 @@ class ReaderComposer:
         if not covering:
             return None
         start, end = covering[0][0], covering[-1][1]
-        return Citation(n, chunk.doc_id, chunk.title, doc[start:end], start, end, round(span.score, 4),
-                        chunk.chunk_id, answer_start=a, answer_end=b)
+        return Citation(
+            n,
+            chunk.doc_id,
+            chunk.title,
+            doc[start:end],
+            start,
+            end,
+            round(span.score, 4),
+            chunk.chunk_id,
+            answer_start=a,
+            answer_end=b,
+        )

@@ -19,6 +19,8 @@ import shutil
 import warnings
 from pathlib import Path
 
+from .paths import cache_root
+
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "reader"
 WEIGHTS_FILE = WEIGHTS_DIR / "reader.safetensors"
 INFO_FILE = WEIGHTS_DIR / "reader.json"
@@ -61,10 +63,8 @@ def _checked_record(weights: Path, info: Path, state: tuple) -> dict:
     return record
 
 
-def cache_root() -> Path:
-    from .offline_model import cache_dir
-
-    return cache_dir().parent
+def models_root() -> Path:
+    return cache_root() / "models"
 
 
 def reader_exported(name: str = DEFAULT_READER) -> bool:
@@ -77,10 +77,10 @@ def reader_exported(name: str = DEFAULT_READER) -> bool:
 
 def _target(name: str) -> Path:
     if name == DEFAULT_READER:
-        return cache_root() / f"reader-{shipped_info()['sha256'][:16]}"
+        return models_root() / f"reader-{shipped_info()['sha256'][:16]}"
     local = Path(name)
     slug = hashlib.sha256(str(local.resolve() if local.is_dir() else name).encode()).hexdigest()[:12]
-    return cache_root() / f"reader-hub-{slug}"
+    return models_root() / f"reader-hub-{slug}"
 
 
 def ensure_reader(name: str = DEFAULT_READER) -> Path:
@@ -122,12 +122,16 @@ def assemble(base: Path, delta: Path | None = None):
     config.num_labels = 2
     config.architectures = ["BertForQuestionAnswering"]
     model = BertForQuestionAnswering(config)
-    state = {f"bert.{k}": v for k, v in load_file(str(base / "model.safetensors")).items() if not k.startswith("pooler")}
+    state = {
+        f"bert.{k}": v for k, v in load_file(str(base / "model.safetensors")).items() if not k.startswith("pooler")
+    }
     if delta is not None:
         state.update({k: v.float() for k, v in load_file(str(delta)).items()})
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith("qa_outputs") for k in missing):
-        raise ReaderWeightsError(f"reader weights do not fit the base model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        raise ReaderWeightsError(
+            f"reader weights do not fit the base model: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     return model.eval().to(torch.float32)
 
 
@@ -182,11 +186,18 @@ def export_onnx(model, folder: Path) -> None:
     with torch.no_grad(), warnings.catch_warnings(), _quiet("root"):
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            Logits(model), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(fp32),
-            input_names=list(names), output_names=["start_logits", "end_logits"],
-            dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names},
-                          "start_logits": {0: "batch", 1: "sequence"}, "end_logits": {0: "batch", 1: "sequence"}},
-            opset_version=17, dynamo=False,
+            Logits(model),
+            (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+            str(fp32),
+            input_names=list(names),
+            output_names=["start_logits", "end_logits"],
+            dynamic_axes={
+                **{n: {0: "batch", 1: "sequence"} for n in names},
+                "start_logits": {0: "batch", 1: "sequence"},
+                "end_logits": {0: "batch", 1: "sequence"},
+            },
+            opset_version=17,
+            dynamo=False,
         )
         quantize_dynamic(str(fp32), str(folder / "model_qint8.onnx"), weight_type=QuantType.QInt8)
     fp32.unlink()

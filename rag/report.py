@@ -7,9 +7,25 @@ import platform
 import time
 from pathlib import Path
 
-HEADLINE = ["hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "quote@1", "answer@1", "short_em", "short_f1",
-            "abstention_precision", "abstention_recall", "false_abstention", "verbatim",
-            "latency_p50_ms", "latency_p95_ms", "questions_per_s", "build_seconds"]
+HEADLINE = [
+    "hit@1",
+    "hit@3",
+    "hit@5",
+    "mrr@10",
+    "ndcg@10",
+    "quote@1",
+    "answer@1",
+    "short_em",
+    "short_f1",
+    "abstention_precision",
+    "abstention_recall",
+    "false_abstention",
+    "verbatim",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "questions_per_s",
+    "build_seconds",
+]
 CHART = ["hit@1", "hit@5", "mrr@10", "quote@1", "short_f1", "abstention_recall"]
 
 
@@ -33,8 +49,14 @@ def _cell(row: dict | None) -> str:
     return f"{_fmt(row['quote@1'])} / {_fmt(row['short_f1'])}"
 
 
-def write_report(name: str, runs: dict[str, dict], settings: dict, failures: dict[str, list[dict]],
-                 out_dir: str | Path, by_type: dict[str, dict] | None = None) -> Path:
+def write_report(
+    name: str,
+    runs: dict[str, dict],
+    settings: dict,
+    failures: dict[str, list[dict]],
+    out_dir: str | Path,
+    by_type: dict[str, dict] | None = None,
+) -> Path:
     """`runs` maps a column label ("hybrid", "dense · model") to its metrics."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -47,17 +69,28 @@ def write_report(name: str, runs: dict[str, dict], settings: dict, failures: dic
         lines.append(f"| {m} | " + " | ".join(_fmt(r.get(m)) for r in runs.values()) + " |")
     if by_type and any(by_type.values()):
         kinds = list(dict.fromkeys(k for table in by_type.values() for k in table))
-        lines += ["", "## By question type", "",
-                  "quote@1 / short-answer F1 per type; for 不可回答 the share abstained.", "",
-                  "| type | n | " + " | ".join(by_type) + " |", "|---|---|" + "---|" * len(by_type)]
+        lines += [
+            "",
+            "## By question type",
+            "",
+            "quote@1 / short-answer F1 per type; for 不可回答 the share abstained.",
+            "",
+            "| type | n | " + " | ".join(by_type) + " |",
+            "|---|---|" + "---|" * len(by_type),
+        ]
         for kind in kinds:
             n = next(t[kind]["n"] for t in by_type.values() if kind in t)
             lines.append(f"| {kind} | {n} | " + " | ".join(_cell(t.get(kind)) for t in by_type.values()) + " |")
     for label, rows in failures.items():
         if not rows:
             continue
-        lines += ["", f"## Failed questions ({label}, {len(rows)})", "",
-                  "| id | type | question | gold | returned |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## Failed questions ({label}, {len(rows)})",
+            "",
+            "| id | type | question | gold | returned |",
+            "|---|---|---|---|---|",
+        ]
         for row in rows:
             got = "（拒答）" if row["abstained"] else (row["short"] or row["quote"][:60].replace("\n", " "))
             gold = " / ".join(row["answers"][:2]) or "（无答案）"
@@ -67,9 +100,20 @@ def write_report(name: str, runs: dict[str, dict], settings: dict, failures: dic
         lines += ["", f"![mode comparison]({chart.name})"]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     stem.with_suffix(".json").write_text(
-        json.dumps({"name": name, "settings": settings, "machine": machine(), "runs": runs, "by_type": by_type or {},
-                    "failures": failures},
-                   ensure_ascii=False, indent=2), encoding="utf-8")
+        json.dumps(
+            {
+                "name": name,
+                "settings": settings,
+                "machine": machine(),
+                "runs": runs,
+                "by_type": by_type or {},
+                "failures": failures,
+            },
+            ensure_ascii=False,
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
     return stem.with_suffix(".md")
 
 

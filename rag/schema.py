@@ -49,6 +49,7 @@ class Answer:
     timings: dict = field(default_factory=dict)
     searched: str = ""  # the question actually searched (a follow-up joined to its topic)
     score: float | None = None  # reader: how far the best span beats "no answer" (set when abstaining too)
+    missing: list[str] = field(default_factory=list)  # names/years the question gives and the documents lack
 
     def to_dict(self) -> dict:
         return {
@@ -57,6 +58,7 @@ class Answer:
             "text": self.text,
             "short": self.short,
             "abstained": self.abstained,
+            "missing": self.missing,
             "score": self.score,
             "citations": [c.to_dict() for c in self.citations],
             "passages": [p.to_dict() for p in self.passages],

@@ -1,6 +1,6 @@
 """The chat window (Gradio): ask, read the quoted answer, check its source, bring your own documents.
 
-    python -m ui.app            # or: rag chat --host 127.0.0.1 --port 7860 --kb index/mykb
+    python -m rag.ui.app            # or: rag chat --host 127.0.0.1 --port 7860 --kb index/mykb
 
 Named API endpoints for `gradio_client`: `/answer` (question, kb name, history → Answer.to_dict()),
 `/search` (question, kb name, k, mode → hits). Models and indexes load once per process.
@@ -8,6 +8,7 @@ Named API endpoints for `gradio_client`: `/answer` (question, kb name, history �
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 import time
@@ -20,7 +21,7 @@ from rag import KnowledgeBase
 from rag.config import RetrievalMode
 from rag.documents import DocumentError, read_path
 
-from .render import CSS, example_questions, reply_markdown, sources_html
+from .render import CSS, example_questions, kb_summary, placeholder, reply_markdown, sources_html
 
 DEFAULT = "default"
 _NAME = re.compile(r"^[\w\u4e00-\u9fff-]{1,40}$")
@@ -67,12 +68,12 @@ class KnowledgeBases:
                 failed.append(f"{Path(path).name}：{_short(exc)}")
         if not docs:
             raise ValueError("没有可以索引的文件。" + (" 失败：" + "；".join(failed) if failed else ""))
-        path = self.root / name
+        folder = self.root / name
         with self._lock:
             existing = self._open.get(name)
-        kb = existing or (KnowledgeBase.open(path) if (path / "CURRENT").exists() else KnowledgeBase(path=path))
+        kb = existing or (KnowledgeBase.open(folder) if (folder / "CURRENT").exists() else KnowledgeBase(path=folder))
         kb.add_documents(docs, progress=True)
-        kb.save(path)
+        kb.save(folder)
         with self._lock:
             self._open[name] = kb
         return kb, [d.doc_id for d in docs], failed
@@ -112,7 +113,7 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
             kb = kbs.get(kb_name)
             answer = kb.answer(message, history=asked)
         except ValueError as exc:
-            chat[-1]["content"] = f"⚠️ {_short(exc)}"
+            chat[-1]["content"] = f"**无法回答：** {html.escape(_short(exc))}"
             yield chat, asked, keep, keep, message, keep
             return
         reply = reply_markdown(answer)
@@ -130,10 +131,19 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
             return []
         hits = kbs.get(kb_name).search(question, k=int(k), mode=mode)
         fmt = lambda v: "–" if v is None else round(v, 4)
-        return [[i + 1, h.title, fmt(h.keyword_score), fmt(h.dense_score), round(h.score, 4),
-                 " ".join(h.text.split())[:160]] for i, h in enumerate(hits)]
+        return [
+            [
+                i + 1,
+                h.title,
+                fmt(h.keyword_score),
+                fmt(h.dense_score),
+                round(h.score, 4),
+                " ".join(h.text.split())[:160],
+            ]
+            for i, h in enumerate(hits)
+        ]
 
-    def upload(files, name, progress=gr.Progress(track_tqdm=True)):
+    def upload(files, name, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (Gradio's idiom)
         if not files:
             gr.Warning("请先选择文件。")
             return gr.update(), "没有选择文件。"
@@ -141,20 +151,32 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
             kb, added, failed = kbs.upload((name or "").strip(), [f if isinstance(f, str) else f.name for f in files])
         except ValueError as exc:
             gr.Warning(_short(exc))
-            return gr.update(), f"⚠️ {_short(exc)}"
-        status = f"✅ 已索引到知识库“{name}”：{', '.join(added)}（共 {len(kb.documents)} 篇文档，{len(kb.chunks)} 个段落）"
+            return gr.update(), f"**未能索引：** {html.escape(_short(exc))}"
+        status = (
+            f"已索引到知识库“{html.escape(name)}”：{html.escape(', '.join(added))}"
+            f"（共 {len(kb.documents)} 篇文档，{len(kb.chunks)} 个段落）"
+        )
         if failed:
-            status += "\n\n⚠️ 未能索引：" + "；".join(failed)
+            status += "\n\n**未能索引：** " + html.escape("；".join(failed))
             gr.Warning("部分文件未能索引：" + "；".join(failed))
         return gr.update(choices=kbs.names(), value=name), status
 
     def switch(kb_name):
         kb = kbs.get(kb_name)
         qs = example_questions(kb)
-        return [], [], sources_html(kb, None), "", gr.update(samples=[[q] for q in qs])
+        return (
+            [],
+            [],
+            sources_html(kb, None),
+            "",
+            gr.update(samples=[[q] for q in qs]),
+            gr.update(placeholder=placeholder(qs)),
+            kb_summary(kb_name, kb),
+        )
 
-    with gr.Blocks(title="青岛新闻问答") as app:
-        gr.Markdown("## 📰 文档问答 · 原文引用作答\n答案逐字引用原文，并注明出处；资料里没有的，直接说没有。")
+    with gr.Blocks(title=f"文档问答 · {default_kb}") as app:
+        gr.Markdown("## 文档问答 · 原文引用作答\n答案逐字引用原文，并注明出处；资料里没有的，直接说没有。")
+        summary = gr.Markdown(kb_summary(default_kb, first), elem_id="kb-summary")
         with gr.Row():
             kb_name = gr.Dropdown(kbs.names(), value=default_kb, label="知识库", scale=3)
         asked = gr.State([])
@@ -162,18 +184,18 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
             with gr.Tab("问答"):
                 with gr.Row():
                     with gr.Column(scale=3):
-                        chat = gr.Chatbot(label="对话", height=460, buttons=["copy", "copy_all"],
-                                          sanitize_html=False, elem_id="chat")
-                        question = gr.Textbox(label="问题", placeholder="例如：2024年青岛市进出口总值是多少？",
-                                              elem_id="question")
+                        chat = gr.Chatbot(
+                            label="对话", height=460, buttons=["copy", "copy_all"], sanitize_html=False, elem_id="chat"
+                        )
+                        question = gr.Textbox(label="问题", placeholder=placeholder(examples), elem_id="question")
                         with gr.Row():
                             send = gr.Button("发送", variant="primary", elem_id="send")
                             clear = gr.Button("清空对话")
                         searched = gr.Markdown(elem_id="searched")
-                        sample = gr.Dataset(components=[question], samples=[[q] for q in examples],
-                                            label="示例问题")
-                        copy_text = gr.Textbox(label="答案与引用（可复制）", lines=4, buttons=["copy"],
-                                               interactive=False)
+                        sample = gr.Dataset(components=[question], samples=[[q] for q in examples], label="示例问题")
+                        copy_text = gr.Textbox(
+                            label="答案与引用（可复制）", lines=4, buttons=["copy"], interactive=False
+                        )
                     with gr.Column(scale=2):
                         gr.Markdown("### 引用来源")
                         sources = gr.HTML(sources_html(first, None), elem_id="sources")
@@ -183,8 +205,9 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
                     r_k = gr.Slider(1, 20, value=5, step=1, label="返回段落数 top-k")
                     r_mode = gr.Radio([m.value for m in RetrievalMode], value="hybrid", label="检索方式")
                 r_go = gr.Button("检索", variant="primary")
-                r_table = gr.Dataframe(headers=["排名", "标题", "关键词分", "向量分", "融合分", "段落"],
-                                       wrap=True, interactive=False)
+                r_table = gr.Dataframe(
+                    headers=["排名", "标题", "关键词分", "向量分", "融合分", "段落"], wrap=True, interactive=False
+                )
             with gr.Tab("知识库管理"):
                 gr.Markdown("上传 .txt、.md、.jsonl 文件，新建知识库或添加到已有知识库（同名即添加）。")
                 files = gr.File(label="文件", file_count="multiple", type="filepath")
@@ -198,9 +221,17 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
         sample.click(lambda row: row[0], sample, question, api_visibility="private")
         clear.click(lambda: ([], [], sources_html(first, None), "", ""), None, outputs, api_visibility="private")
         r_go.click(retrieval_view, [r_question, kb_name, r_k, r_mode], r_table, api_visibility="private")
-        up_go.click(upload, [files, new_name], [kb_name, up_status], concurrency_id="indexing",
-                    concurrency_limit=1, api_name="upload")
-        kb_name.change(switch, kb_name, [chat, asked, sources, copy_text, sample], api_visibility="private")
+        up_go.click(
+            upload,
+            [files, new_name],
+            [kb_name, up_status],
+            concurrency_id="indexing",
+            concurrency_limit=1,
+            api_name="upload",
+        )
+        kb_name.change(
+            switch, kb_name, [chat, asked, sources, copy_text, sample, question, summary], api_visibility="private"
+        )
         gr.api(answer_api, api_name="answer")
         gr.api(search_api, api_name="search")
     # answering is CPU-bound and short; uploads run in their own queue so they never block questions

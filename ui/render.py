@@ -7,7 +7,8 @@ import re
 
 from rag import Answer, KnowledgeBase
 from rag.chunking import repaired
-from rag.composer import QUANTITY, _YEAR_SPAN
+from rag.reply import NOT_FOUND, clip, missing_reason
+from rag.zh import DATELINE, ENDS_IN_COUNT, QUANTITY, YEAR_ONLY
 
 CSS = """
 .src-card {border:1px solid #d0d7de; border-radius:8px; padding:8px 10px; margin:0 0 10px 0; background:#fff;}
@@ -28,18 +29,17 @@ def reply_markdown(answer: Answer) -> str:
     """
     esc = html.escape
     if answer.abstained:
-        lines = ["> ⚠️ **文档中没有找到这个问题的答案。**", ">"]
-        reason = answer.text.splitlines()[0]
-        if "：" in reason:
-            lines.append(f"> {esc(reason.split('：', 1)[1])}")
+        lines = [f"> **{NOT_FOUND}**", ">"]
+        if answer.missing:
+            lines.append(f"> {esc(missing_reason(answer.missing))}")
         if answer.passages:
             lines.append("> 最接近的段落（仅供参考，不是答案）：")
             for hit in answer.passages[:3]:
-                lines.append(f"> - 《{esc(hit.title)}》{esc(_clip(hit.text))}")
+                lines.append(f"> - 《{esc(hit.title)}》{esc(clip(hit.text))}")
         return "\n".join(lines)
     lines = [f"**答案：{esc(repaired(answer.short))}**", ""] if answer.short else ["根据资料：", ""]
     for c in answer.citations:
-        lines.append(f"> {esc(repaired(c.quote))} <a href=\"#src-{c.n}\" title=\"{esc(c.title)}\">[{c.n}]</a>")
+        lines.append(f'> {esc(repaired(c.quote))} <a href="#src-{c.n}" title="{esc(c.title)}">[{c.n}]</a>')
         lines.append(">")
     lines.append("")
     lines.append("来源：" + "；".join(f"[{c.n}]《{esc(c.title)}》" for c in answer.citations))
@@ -53,7 +53,7 @@ def sources_html(kb: KnowledgeBase, answer: Answer | None) -> str:
     if answer.abstained:
         cards = [
             f"<div class='src-card'><div class='src-head'>《{html.escape(h.title)}》</div>"
-            f"<div class='src-meta'>相近段落 · 得分 {h.score:.3f}</div>"
+            "<div class='src-meta'>相近段落（不是答案）</div>"
             f"<div class='src-body'>{html.escape(repaired(h.text))}</div></div>"
             for h in answer.passages[:3]
         ]
@@ -65,12 +65,14 @@ def sources_html(kb: KnowledgeBase, answer: Answer | None) -> str:
         start, end = (chunk.start, chunk.end) if chunk else (max(0, c.start - 120), min(len(doc), c.end + 120))
         body = (
             html.escape(repaired(doc[start : c.start]))
-            + "<mark>" + _quote_html(doc, c.start, c.end, c.answer_start, c.answer_end) + "</mark>"
+            + "<mark>"
+            + _quote_html(doc, c.start, c.end, c.answer_start, c.answer_end)
+            + "</mark>"
             + html.escape(repaired(doc[c.end : end]))
         )
         cards.append(
             f"<div class='src-card' id='src-{c.n}'><div class='src-head'>[{c.n}] 《{html.escape(c.title)}》</div>"
-            f"<div class='src-meta'>{html.escape(c.doc_id)} · 字符 {c.start}–{c.end} · 得分 {c.score:.3f}</div>"
+            f"<div class='src-meta'>{html.escape(c.doc_id)} · 第 {c.start}–{c.end} 字</div>"
             f"<div class='src-body'>{body}</div></div>"
         )
     return "".join(cards)
@@ -80,42 +82,77 @@ def _quote_html(doc: str, start: int, end: int, answer_start: int | None, answer
     """The quote, with the short answer inside it in bold when the reader located one."""
     if answer_start is None or answer_end is None or not start <= answer_start < answer_end <= end:
         return html.escape(repaired(doc[start:end]))
-    return (html.escape(repaired(doc[start:answer_start])) + "<strong>" + html.escape(repaired(doc[answer_start:answer_end]))
-            + "</strong>" + html.escape(repaired(doc[answer_end:end])))
+    return (
+        html.escape(repaired(doc[start:answer_start]))
+        + "<strong>"
+        + html.escape(repaired(doc[answer_start:answer_end]))
+        + "</strong>"
+        + html.escape(repaired(doc[answer_end:end]))
+    )
+
+
+def kb_summary(name: str, kb: KnowledgeBase, titles: int = 3) -> str:
+    """One line about the knowledge base in use (Markdown, document text escaped)."""
+    seen: list[str] = []
+    for chunk in kb.chunks.values():
+        title = chunk.title or kb.documents[chunk.doc_id].title
+        if title and title not in seen:
+            seen.append(title)
+    line = f"知识库 **{html.escape(name)}**：{len(kb.documents)} 篇文档，{len(kb.chunks)} 个段落"
+    if seen:
+        line += "，如" + "".join(f"《{html.escape(clip(t, 24))}》" for t in seen[:titles])
+        line += " 等" if len(seen) > titles else ""
+    return line + "。"
+
+
+def placeholder(examples: list[str]) -> str:
+    return f"例如：{examples[0]}" if examples else "输入问题，例如文档里的一个数字、日期或名称是什么"
 
 
 def example_questions(kb: KnowledgeBase, n: int = 4) -> list[str]:
-    """Questions made from the knowledge base itself: a clause with a figure, the figure asked for."""
-    out, titles = [], set()
-    for chunk in kb.chunks.values():
-        if chunk.title in titles:
-            continue
-        for a, b in chunk.sentence_spans:
-            clause = _question_from(chunk.text[a:b])
-            if clause:
-                out.append(clause)
-                titles.add(chunk.title)
-                break
-        if len(out) >= n:
-            break
+    """Questions made from the knowledge base itself: a clause with a figure, the figure asked for.
+
+    One per article, and only questions that stand on their own: the clause names a place, body,
+    person or year (「2024年青岛市进出口是多少？」), never 「此次…」 or a bare 「项目总投资…」.
+    """
+    out: list[str] = []
+    for one_per_article in (True, False):  # spread over articles first, then fill up
+        titles = set()
+        for chunk in kb.chunks.values():
+            for a, b in chunk.sentence_spans:
+                if len(out) >= n or (one_per_article and chunk.title in titles):
+                    break
+                question = question_from_sentence(chunk.text[a:b])
+                if question and question not in out:
+                    out.append(question)
+                    titles.add(chunk.title)
     return out
 
 
-def _question_from(sentence: str) -> str | None:
-    """「青岛市99个项目入选，总投资1565.5亿元。」 → 「总投资多少？」: a clause ending in a figure."""
+_LEANS_ON_CONTEXT = re.compile(r"^(此|该|其|这|那|如|分别|保持|同比|比|较|占|另外|此外)|此次|比\d|第$")
+# what makes a question stand alone: a year, or a named place or body (jieba's name tags are too noisy)
+_ANCHOR = re.compile(r"\d{4}年|[\u4e00-\u9fff]{2,}(?:市|省|区|县|镇|局|委|厅|港|集团|公司|大学|银行|医院)")
+_LEAD_IN = re.compile(r"^(据悉|据了解|其中|同时|目前|截至目前)\s*")
+_VERB_BEFORE_FIGURE = re.compile(r"(达到|达|为|是|约|近|超过|超|共|可|增长)$")
+
+
+def question_from_sentence(sentence: str) -> str | None:
+    """「2024年，青岛市进出口达9076.7亿元。」 → 「2024年青岛市进出口是多少？」, or None."""
     for clause in re.split(r"[，。；！？]", sentence):
-        clause = re.sub(r"^(本报\S{1,6}讯|据悉|其中|同时)\s*", "", clause.strip())
-        if not 6 <= len(clause) <= 30 or re.search(r"[“”‘’\"《》]", clause):
+        clause = _LEAD_IN.sub("", DATELINE.sub("", clause.strip()))
+        if not 6 <= len(clause) <= 30 or re.search(r"[“”‘’\"《》、]", clause) or _LEANS_ON_CONTEXT.match(clause):
             continue
         for m in QUANTITY.finditer(clause):
             span = m.group()
-            if m.end() == len(clause) and m.start() >= 4 and re.search(r"\d\D", span) and not _YEAR_SPAN.match(span):
-                head = clause[: m.start()].rstrip("达为是约近超")
-                unit = re.search(r"(个|家|项|条|名|人|场|次|起|处|艘|户|套|所|种|批|件|台|辆)$", span)
-                return head + (f"有多少{unit.group(1)}？" if unit else "是多少？")
+            if m.end() != len(clause) or m.start() < 4 or not re.search(r"\d\D", span) or YEAR_ONLY.match(span):
+                continue
+            head = _VERB_BEFORE_FIGURE.sub("", clause[: m.start()])
+            if (
+                len(head) < 4
+                or _LEANS_ON_CONTEXT.search(head)
+                or not _ANCHOR.search(re.sub("全[国省市区县]", "", head))
+            ):
+                continue  # nothing in it says which place, body or year it is about
+            unit = ENDS_IN_COUNT.search(span)
+            return head + (f"有多少{unit.group(1)}？" if unit else "是多少？")
     return None
-
-
-def _clip(text: str, n: int = 60) -> str:
-    text = " ".join(repaired(text).split())
-    return text if len(text) <= n else text[:n] + "…"

@@ -1,6 +1,5 @@
 from rag.chunking import Chunker, char_map, repaired
 from rag.documents import Document, load_documents
-
 from tests.conftest import CORPUS
 
 

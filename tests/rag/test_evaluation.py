@@ -27,9 +27,12 @@ def test_bundled_set_shape():
 def test_beir_folder_reader(tmp_path):
     (tmp_path / "qrels").mkdir()
     (tmp_path / "corpus.jsonl").write_text(
-        json.dumps({"_id": "d1", "title": "崂山", "text": "崂山是青岛的名山。"}, ensure_ascii=False) + "\n", encoding="utf-8")
-    (tmp_path / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "崂山在哪里"}, ensure_ascii=False) + "\n",
-                                            encoding="utf-8")
+        json.dumps({"_id": "d1", "title": "崂山", "text": "崂山是青岛的名山。"}, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "queries.jsonl").write_text(
+        json.dumps({"_id": "q1", "text": "崂山在哪里"}, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n", encoding="utf-8")
     data = read_beir(tmp_path)
     assert [d.doc_id for d in data.documents] == ["d1"] and data.items[0].doc_ids == ["d1"]

@@ -13,8 +13,10 @@ from rag.reader import PairEncoder, Passage, best_spans
 from rag.reader_composer import ReaderComposer
 from rag.reader_export import INFO_FILE, WEIGHTS_FILE, ReaderWeightsError, shipped_info
 
-TEXT = ("2024年，青岛市进出口总值9076.7亿元，增长5.4%。其中出口5711.5亿元，增长9.2%；进口3365.2亿元。"
-        "民营企业进出口5478.2亿元，占全市的60.4%。")
+TEXT = (
+    "2024年，青岛市进出口总值9076.7亿元，增长5.4%。其中出口5711.5亿元，增长9.2%；进口3365.2亿元。"
+    "民营企业进出口5478.2亿元，占全市的60.4%。"
+)
 
 
 @pytest.fixture(scope="module")

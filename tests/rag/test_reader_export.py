@@ -8,7 +8,7 @@ from rag.reader_export import WEIGHTS_FILE, assemble, ensure_reader
 
 
 def test_a_transformers_qa_folder_serves_as_reader(tmp_path, monkeypatch, news_kb: KnowledgeBase):
-    monkeypatch.setattr("rag.reader_export.cache_root", lambda: tmp_path / "cache")  # exports land in tmp
+    monkeypatch.setattr("rag.reader_export.models_root", lambda: tmp_path / "cache")  # exports land in tmp
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     base = ensure_model()
     folder = tmp_path / "qa-model"
@@ -28,7 +28,7 @@ def test_an_unknown_hub_reader_is_a_clear_error(tmp_path, monkeypatch):
 
     from rag.reader_export import ReaderWeightsError
 
-    monkeypatch.setattr("rag.reader_export.cache_root", lambda: tmp_path / "cache")
+    monkeypatch.setattr("rag.reader_export.models_root", lambda: tmp_path / "cache")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ReaderWeightsError, match="could not load reader"):
         ensure_reader("no-such-org/no-such-reader")

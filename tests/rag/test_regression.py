@@ -9,8 +9,13 @@ from rag.composers import create_composer
 from rag.evaluation import load_dataset, run_qa
 
 FLOORS = {
-    "reader": {"hit@5": 0.97, "quote@1": 0.80, "short_f1": 0.60, "abstention_recall": 0.40,
-               "false_abstention_max": 0.16},
+    "reader": {
+        "hit@5": 0.97,
+        "quote@1": 0.80,
+        "short_f1": 0.60,
+        "abstention_recall": 0.40,
+        "false_abstention_max": 0.16,
+    },
     "heuristic": {"hit@5": 0.97, "quote@1": 0.78, "abstention_recall": 0.25, "false_abstention_max": 0.08},
 }
 

@@ -12,8 +12,8 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def app_url(news_kb, tmp_path_factory):
     """The chat app on a free port, over the session's news index, with a temp index root."""
-    from ui.app import KnowledgeBases, build_app
-    from ui.render import CSS
+    from rag.ui.app import KnowledgeBases, build_app
+    from rag.ui.render import CSS
 
     kbs = KnowledgeBases(root=tmp_path_factory.mktemp("index_root"), default_path=news_kb.path)
     app = build_app(kbs)

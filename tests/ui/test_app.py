@@ -16,7 +16,9 @@ def test_answer_endpoint_returns_the_answer_json(client):
 
 
 def test_follow_up_through_the_endpoint(client):
-    r = client.predict("总投资多少？", "default", ["青岛有几个项目入选省绿色低碳高质量发展重点项目？"], api_name="/answer")
+    r = client.predict(
+        "总投资多少？", "default", ["青岛有几个项目入选省绿色低碳高质量发展重点项目？"], api_name="/answer"
+    )
     assert r["short"] == "1565.5亿元" and "项目入选" in r["searched"]
 
 
@@ -47,4 +49,4 @@ def test_upload_of_only_bad_files_is_a_message_not_a_traceback(client, tmp_path)
     bad = tmp_path / "data.bin"
     bad.write_bytes(b"\x00\x01")
     _, status = client.predict([handle_file(str(bad))], "broken", api_name="/upload")
-    assert status.startswith("⚠️") and "data.bin" in status
+    assert status.startswith("**未能索引") and "data.bin" in status

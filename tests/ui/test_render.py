@@ -1,5 +1,12 @@
 from rag.conversation import contextualize, is_follow_up
-from ui.render import example_questions, reply_markdown, sources_html
+from rag.ui.render import (
+    example_questions,
+    kb_summary,
+    placeholder,
+    question_from_sentence,
+    reply_markdown,
+    sources_html,
+)
 
 
 def test_follow_up_is_folded_into_the_previous_question():
@@ -10,11 +17,27 @@ def test_follow_up_is_folded_into_the_previous_question():
     assert contextualize("鳎鱼项目用了几个月出鱼？", prev) == "鳎鱼项目用了几个月出鱼？"
 
 
-def test_examples_come_from_the_knowledge_base(news_kb):
+def test_examples_come_from_the_knowledge_base_and_stand_alone(news_kb):
     qs = example_questions(news_kb)
     assert len(qs) == 4 and all("多少" in q and q.endswith("？") for q in qs)
     for q in qs:
-        assert not news_kb.answer(q).abstained
+        assert not q.startswith(("此次", "该", "其")) and not news_kb.answer(q).abstained
+    assert placeholder(qs) == f"例如：{qs[0]}"
+
+
+def test_examples_need_a_year_or_a_name():
+    assert question_from_sentence("2024年，青岛市进出口达9076.7亿元。") == "青岛市进出口是多少？"
+    assert question_from_sentence("此次出鱼数量约有5万尾。") is None
+    assert question_from_sentence("项目总投资1.2亿元。") is None
+
+
+def test_summary_names_the_knowledge_base_not_a_fixed_page(tmp_path):
+    from rag import KnowledgeBase
+
+    (tmp_path / "tea.md").write_text("# 崂山茶\n\n崂山茶园面积有3.2万亩。", encoding="utf-8")
+    kb = KnowledgeBase.build([tmp_path / "tea.md"])
+    line = kb_summary("tea", kb)
+    assert "tea" in line and "1 篇文档" in line and "崂山茶" in line and "青岛" not in line
 
 
 def test_reply_and_sources_show_the_quote(news_kb):
@@ -31,7 +54,9 @@ def test_markup_in_a_document_is_shown_as_text_not_run(tmp_path):
     from rag import KnowledgeBase
 
     (tmp_path / "x.txt").write_text(
-        "<img src=x onerror=alert(1)>公告\n\n青岛<script>alert(2)</script>港2024年货物吞吐量达到7.1亿吨。", encoding="utf-8")
+        "<img src=x onerror=alert(1)>公告\n\n青岛<script>alert(2)</script>港2024年货物吞吐量达到7.1亿吨。",
+        encoding="utf-8",
+    )
     kb = KnowledgeBase.build([tmp_path / "x.txt"])
     for question in ("青岛港2024年货物吞吐量是多少？", "济南2019年的人口是多少？"):
         md = reply_markdown(kb.answer(question))

@@ -1,4 +1,4 @@
-from rag.keyword import ChineseTokenizer, KeywordIndex
+from rag.keyword_index import ChineseTokenizer, KeywordIndex
 
 
 def test_words_and_bigrams_and_user_dictionary(tmp_path):

@@ -7,6 +7,7 @@ whole terms and Latin words. Together they beat either alone on CMRC 2018.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from functools import lru_cache
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .zh import STOP_WORDS
+
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"\w", re.UNICODE)
-_STOP = set("的 了 是 在 和 与 及 或 也 都 而 就 把 被 对 于 为 中 之 其 这 那 有 个 吗 呢 啊 吧 么 什么 哪 哪些 哪个 多少 几 怎么 怎样 如何 为什么 是否 谁 何时 何地".split())
 
 
 class ChineseTokenizer:
@@ -44,7 +46,7 @@ class ChineseTokenizer:
     def words(self, text: str) -> list[str]:
         with self._lock:
             raw = self._jieba.lcut_for_search(text)
-        return [w.lower() for w in raw if w.strip() and _WORD.search(w) and w not in _STOP]
+        return [w.lower() for w in raw if w.strip() and _WORD.search(w) and w not in STOP_WORDS]
 
     def _tagged(self, text: str) -> tuple[tuple[str, str], ...]:
         """(word, part-of-speech) pairs; `ns` place, `nt` organisation, `nr` person."""
@@ -59,12 +61,19 @@ class ChineseTokenizer:
         return tokens
 
 
+def _import_bm25s():
+    """bm25s sets its own logger to DEBUG on import; keep its "Building index" lines out of user output."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
 class KeywordIndex:
     """BM25 over token lists; rebuilt from stored tokens when documents change."""
 
     def __init__(self, tokens: list[list[str]]):
-        import bm25s
-
+        bm25s = _import_bm25s()
         self.size = len(tokens)
         self._bm25 = bm25s.BM25()
         if tokens:
@@ -97,8 +106,8 @@ class KeywordIndex:
             self._bm25.save(str(path), show_progress=False)
 
     @classmethod
-    def load(cls, path: Path, size: int) -> "KeywordIndex":
-        import bm25s
+    def load(cls, path: Path, size: int) -> KeywordIndex:
+        bm25s = _import_bm25s()
 
         index = cls.__new__(cls)
         index.size = size

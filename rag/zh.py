@@ -1,0 +1,77 @@
+"""Chinese language rules, in one place: question words and types, figures, dates, bylines.
+
+The answer steps, follow-up handling, chunking and the chat window's example questions all
+read Chinese text; the patterns they share live here so a rule is changed once. Every
+pattern was written against DRCD / CMRC 2018 questions and news pages, not one page.
+"""
+
+from __future__ import annotations
+
+import re
+
+# ---- figures ---------------------------------------------------------------------------------
+NUMBER = r"\d+(?:[.,]\d+)*(?:多|余)?"
+# measure words that follow a figure; counts first (a count noun is asked as 多少家/几个)
+COUNT_WORDS = "家次|人次|个|家|人|名|项|条|场|次|起|处|艘|户|套|所|种|批|件|台|辆|款|只|位|座|部|章|层|级"
+MEASURE_WORDS = (
+    f"亿元|万元|元|美元|平方公里|平方米|公里|千米|米|亩|公斤|千克|吨|{COUNT_WORDS}|年|岁|天|倍|%|％|[A-Za-z]{{1,3}}\\b"
+)
+UNIT = rf"(?:万亿|亿|万|千|百)?(?:{MEASURE_WORDS})?"
+QUANTITY = re.compile(
+    rf"(?:约|近|超过|超|逾)?{NUMBER}{UNIT}(?:左右|以上|以下|多)?|[一二三四五六七八九十百千万两]+(?:个|家|项|条|名|次|年|大|种|批)"
+)
+ASKED_UNIT = re.compile(rf"(?:多少|几)({MEASURE_WORDS}|钱)")  # 多少家 asks for a count of 家
+ENDS_IN_COUNT = re.compile(f"({COUNT_WORDS})$")
+YEAR_ONLY = re.compile(r"^\d{4}年$")  # a span that is just a year, rarely the answer to 多少
+YEAR = re.compile(r"(?:19|20)\d{2}年?")
+
+# ---- dates -----------------------------------------------------------------------------------
+DATE = re.compile(
+    r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?)?(?:至\d{1,2}月?\d{1,2}日)?|\d{1,2}月\d{1,2}日(?:至\d{1,2}日)?|"
+    r"(?:\d{1,2}月)?(?:上旬|中旬|下旬|底|初)|今年|去年|明年|近日|日前"
+)
+ASKS_FOR_DAY = re.compile(r"哪一?天|几月几[日号]|什么时候|何时|日期")
+
+# ---- questions -------------------------------------------------------------------------------
+QUESTION_TYPES = (
+    ("date", re.compile(r"何时|什么时候|哪一?天|哪一?年|几月|哪个月|日期|时间是")),
+    ("quantity", re.compile(r"多少|几|多大|多长|多高|多远|多重|比重|占比|增长了?多|百分之")),
+    ("person", re.compile(r"谁|哪位|什么人|姓名")),
+    ("place", re.compile(r"哪里|哪儿|在哪|什么地方|何地|哪个(?:城市|区|省|国家|地方)")),
+    ("list", re.compile(r"哪些|包括什么|有什么|分别")),
+    ("which", re.compile(r"哪个|哪家|哪一|什么|何种|是啥")),
+)
+QUESTION_WORDS = re.compile(
+    r"多少|几[个家项条名次年月天]?|什么时候|什么|哪些|哪个|哪里|哪儿|哪一?[天年个家位]?|谁|何时|何地|如何|怎么样?|为什么|是否|吗|呢|？|\?"
+)
+# a question opening with one of these leans on the previous one (它/其/这/那/还有/另外…)
+FOLLOW_UP_OPENERS = re.compile(
+    r"^(那么?|它们?|其|这个?|那个?|该|他们?|她们?|还有|另外|此外|以及|并且|而且|同时|和|与|then|and)"
+)
+CLAUSE_BREAK = re.compile(r"[，,；;。！？!?：:]")
+# place words too generic to be a name the documents must contain
+GENERIC_PLACES = frozenset(
+    "城市 国家 地区 地方 大洋 大陆 省份 首都 省会 县城 乡村 海外 国内 国外 全国 全省 全市 本市".split()
+)
+
+# words too common to search by (function words and question words)
+STOP_WORDS = frozenset(
+    "的 了 是 在 和 与 及 或 也 都 而 就 把 被 对 于 为 中 之 其 这 那 有 个 吗 呢 啊 吧 么 "
+    "什么 哪 哪些 哪个 多少 几 怎么 怎样 如何 为什么 是否 谁 何时 何地".split()
+)
+
+# ---- news page furniture ---------------------------------------------------------------------
+BYLINE = re.compile(r"^\s*□?\s*(本报)?(记者|通讯员|特约记者|见习记者)\s*\S.*$|^\s*□\s*\S.{0,40}报道\s*$")
+DATELINE = re.compile(r"^本报\S{1,8}讯")  # 本报青岛讯: the paragraph's source, not its content
+
+
+def question_type(question: str) -> str | None:
+    """date | quantity | person | place | list | which, or None (the first pattern that matches)."""
+    for name, pattern in QUESTION_TYPES:
+        if pattern.search(question):
+            return name
+    return None
+
+
+def strip_question_words(question: str, replacement: str = " ") -> str:
+    return QUESTION_WORDS.sub(replacement, question)
