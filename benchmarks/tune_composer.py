@@ -80,7 +80,10 @@ def main() -> None:
     folds = {"fit on trial, score dev-even": (trial, even), "fit on dev-even, score trial": (even, trial)}
     cross = {}
     for label, (train, test) in folds.items():
-        cross[label] = {"baseline": round(quote_at_1(test, BASELINE), 4), "fitted": round(quote_at_1(test, fit(train)), 4)}
+        cross[label] = {
+            "baseline": round(quote_at_1(test, BASELINE), 4),
+            "fitted": round(quote_at_1(test, fit(train)), 4),
+        }
         print(f"{label}: quote@1 baseline {cross[label]['baseline']:.4f}, fitted {cross[label]['fitted']:.4f}")
     weights = fit(trial + even)
     record = {
