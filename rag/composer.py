@@ -38,6 +38,9 @@ from .zh import (
 )
 
 
+NOT_A_QUANTITY_BEFORE = ("月", "日", "号", "．")  # 1月18日 is a date, not a quantity
+
+
 @dataclass
 class Candidate:
     chunk_rank: int
@@ -217,7 +220,7 @@ def short_answer(question: str, quote: str, focus: str | None = None) -> str | N
         span = m.group()
         if not span or span in question or not re.search(r"\d|[一二三四五六七八九十两]|年|日|旬|底|初", span):
             continue
-        if qtype == "quantity" and quote[m.end() : m.end() + 1] in ("月", "日", "号", "+", "．"):
+        if qtype == "quantity" and quote[m.end() : m.end() + 1] in NOT_A_QUANTITY_BEFORE:
             continue  # part of a date (1月18日) or a name (10+1), not a quantity
         # the answer sits where the question's words are: count them just before and after it
         left = CLAUSE_BREAK.split(quote[max(0, m.start() - 25) : m.start()])[-1][::-1]
