@@ -17,7 +17,8 @@ sys.path.insert(0, str(ROOT))
 
 from rag import load_documents
 from rag.chunking import Chunker
-from rag.embedding import BACKENDS, Encoder
+from rag.config import EncoderBackend
+from rag.embedding import Encoder
 from rag.evaluation import load_dataset
 
 
@@ -27,7 +28,7 @@ def main():
     chunks = [c for d in data.documents[:60] for c in Chunker().split(d)]
     page = Chunker().split(load_documents([ROOT / "corpus"])[0])
     questions = [it.question for it in data.items[:100]]
-    for backend in BACKENDS:
+    for backend in EncoderBackend:
         enc = Encoder("default", backend=backend)
         enc.encode_queries(questions[:2])
         t = time.perf_counter()

@@ -103,7 +103,7 @@ def main():
                 exact = found
             elif exact is not None:
                 row[f"{kind}_recall@10"] = float(np.mean([len(a & b) / 10 for a, b in zip(found, exact)]))
-            index = retriever = None  # free the vectors before the next kind
+            del index, retriever  # free the vectors before the next kind
         row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         results[f"{n:,}"] = row
         print(n, json.dumps({k: round(v, 3) for k, v in row.items()}), flush=True)

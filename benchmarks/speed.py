@@ -59,7 +59,7 @@ def build_figures(name, documents, workdir):
 
 def answer_figures(kb, questions):
     kb.answer(questions[0])  # warm
-    stages = {k: [] for k in ("encode", "tokenize", "dense", "keyword", "fusion", "compose")}
+    stages: dict[str, list[float]] = {k: [] for k in ("encode", "tokenize", "dense", "keyword", "fusion", "compose")}
     total, bare = [], []
     for q in questions:
         t = time.perf_counter()

@@ -124,7 +124,9 @@ def build_examples() -> tuple[list[Example], list[Example], dict]:
     logging.disable(logging.WARNING)
     rng = random.Random(SEED)
     encoder = PairEncoder(_tokenizer_file(), MAX_TOKENS)
-    train, valid, counts = [], [], {}
+    train: list[Example] = []
+    valid: list[Example] = []
+    counts: dict[str, int] = {}
     for source in SOURCES:
         data = read_squad(SOURCES[source])
         kb = open_or_build(ROOT / "index" / f"eval-{data.name}-default-onnx-int8", data.documents, Config())
@@ -545,6 +547,8 @@ def stage_calibrate() -> None:
         utility = np.where(answerable, f1s * answered, ~answered).mean()
         if best is None or utility > best[0]:
             best = (float(utility), float(t))
+    if best is None:
+        raise SystemExit("no threshold keeps false abstention within bounds; check the calibration data")
     utility, threshold = best
     answered = scores >= threshold
     figures = {

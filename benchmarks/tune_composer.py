@@ -26,11 +26,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import Config  # noqa: E402
-from rag.composer import AnswerComposer  # noqa: E402
-from rag.config import COMPOSER_WEIGHTS_FILE  # noqa: E402
-from rag.evaluation import load_dataset  # noqa: E402
-from rag.kb import open_or_build  # noqa: E402
+from rag import Config
+from rag.composer import AnswerComposer
+from rag.config import COMPOSER_WEIGHTS_FILE
+from rag.evaluation import load_dataset
+from rag.kb import open_or_build
 
 BASELINE = np.array([1.0, 0.1, 0.0, 0.0, 0.0])  # features: dense, overlap, idf_overlap, local_overlap, typed
 

@@ -37,7 +37,6 @@ from .zh import (
     strip_question_words,
 )
 
-
 NOT_A_QUANTITY_BEFORE = ("月", "日", "号", "．")  # 1月18日 is a date, not a quantity
 
 
