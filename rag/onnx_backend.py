@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import onnx_export
 from .config import EncoderBackend
+from .onnx_export import step
 
 ONNX_FILES = {EncoderBackend.ONNX: "model.onnx", EncoderBackend.ONNX_INT8: "model_qint8.onnx"}
 
@@ -30,41 +32,34 @@ def export(model_dir: Path, backend: EncoderBackend) -> Path:
         return target
     target.parent.mkdir(exist_ok=True)
     fp32 = model_dir / "onnx" / ONNX_FILES[EncoderBackend.ONNX]
-    if not fp32.exists():
-        import torch
+    with step("exporting the embedding model to ONNX (first run only)"):
+        if not fp32.exists():
+            import torch
 
-        from .embedding import load_model
+            from .embedding import load_model
 
-        model = load_model(str(model_dir))
-        transformer = model[0].auto_model.eval()
+            model = load_model(str(model_dir))
 
-        class LastHidden(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
+            class LastHidden(torch.nn.Module):
+                def __init__(self, inner):
+                    super().__init__()
+                    self.inner = inner
 
-            def forward(self, input_ids, attention_mask):
-                return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+                def forward(self, input_ids, attention_mask):
+                    return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-        sample = model.tokenizer(["query: 示例", "passage: 示例文本，用于导出。"], padding=True, return_tensors="pt")
-        tmp = fp32.with_suffix(f".tmp{os.getpid()}")
-        torch.onnx.export(
-            LastHidden(transformer),
-            (sample["input_ids"], sample["attention_mask"]),
-            str(tmp),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={n: {0: "batch", 1: "sequence"} for n in ("input_ids", "attention_mask", "last_hidden_state")},
-            opset_version=17,
-            dynamo=False,
-        )
-        tmp.rename(fp32)
-    if backend is EncoderBackend.ONNX_INT8 and not target.exists():
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        tmp = target.with_suffix(f".tmp{os.getpid()}.onnx")
-        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8)
-        tmp.rename(target)
+            sample = model.tokenizer(
+                ["query: 示例", "passage: 示例文本，用于导出。"], padding=True, return_tensors="pt"
+            )
+            onnx_export.export(
+                LastHidden(model[0].auto_model.eval()),
+                (sample["input_ids"], sample["attention_mask"]),
+                ["input_ids", "attention_mask"],
+                ["last_hidden_state"],
+                fp32,
+            )
+        if backend is EncoderBackend.ONNX_INT8 and not target.exists():
+            onnx_export.quantize(fp32, target)
     return target
 
 

@@ -9,16 +9,15 @@ same export. Only this module imports torch, and only on first use.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
-import logging
 import os
 import shutil
-import warnings
 from pathlib import Path
 
+from . import onnx_export
+from .onnx_export import step
 from .paths import cache_root
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "reader"
@@ -89,13 +88,15 @@ def ensure_reader(name: str = DEFAULT_READER) -> Path:
     if name == DEFAULT_READER:
         record = shipped_info()
         if not (target / "model_qint8.onnx").exists():
-            _atomic(target, lambda tmp: _assemble_default(tmp, record))
+            with step("preparing the answer reader (first run only)"):
+                _atomic(target, lambda tmp: _assemble_default(tmp, record))
         info = json.dumps(record, ensure_ascii=False, indent=2)
         if (target / "reader.json").read_text("utf-8") != info:  # recalibrated: same weights, new threshold
             (target / "reader.json").write_text(info, "utf-8")
         return target
     if not (target / "model_qint8.onnx").exists():
-        _atomic(target, lambda tmp: _export_hub(tmp, name))
+        with step(f"exporting reader {name} to ONNX int8 (first use only)"):
+            _atomic(target, lambda tmp: _export_hub(tmp, name))
     return target
 
 
@@ -168,7 +169,6 @@ def _export_hub(folder: Path, name: str) -> None:
 def export_onnx(model, folder: Path) -> None:
     """`model_qint8.onnx` in `folder`: the fp32 export, dynamically quantised to int8."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     class Logits(torch.nn.Module):
         def __init__(self, inner):
@@ -181,34 +181,8 @@ def export_onnx(model, folder: Path) -> None:
 
     ids = torch.tensor([[0, 100, 200, 2, 2, 300, 400, 500, 2]])
     fp32 = folder / "model.onnx"
-    names = ("input_ids", "attention_mask", "token_type_ids")
-    # the tracer's and the quantiser's advice is for model authors, not for someone asking a question
-    with torch.no_grad(), warnings.catch_warnings(), _quiet("root"):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Logits(model),
-            (ids, torch.ones_like(ids), torch.zeros_like(ids)),
-            str(fp32),
-            input_names=list(names),
-            output_names=["start_logits", "end_logits"],
-            dynamic_axes={
-                **{n: {0: "batch", 1: "sequence"} for n in names},
-                "start_logits": {0: "batch", 1: "sequence"},
-                "end_logits": {0: "batch", 1: "sequence"},
-            },
-            opset_version=17,
-            dynamo=False,
-        )
-        quantize_dynamic(str(fp32), str(folder / "model_qint8.onnx"), weight_type=QuantType.QInt8)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    sample = (ids, torch.ones_like(ids), torch.zeros_like(ids))
+    onnx_export.export(Logits(model), sample, names, ["start_logits", "end_logits"], fp32)
+    onnx_export.quantize(fp32, folder / "model_qint8.onnx")
     fp32.unlink()
-
-
-@contextlib.contextmanager
-def _quiet(name: str):
-    logger = logging.getLogger(name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)

@@ -1,0 +1,72 @@
+"""Export a torch module to ONNX and quantise it to int8 — shared by the encoder and the reader.
+
+torch's exporter and ONNX Runtime's quantiser both print advice meant for model authors
+(TracerWarnings, "consider pre-processing"); someone asking a question on a first run
+should see one progress line instead, so both are silenced here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def step(what: str) -> Iterator[None]:
+    """One line on stderr for a slow first-run step: `what … done (12 s)`."""
+    t0 = time.perf_counter()
+    print(f"{what} …", end="", file=sys.stderr, flush=True)
+    try:
+        yield
+    except BaseException:
+        print(" failed", file=sys.stderr, flush=True)
+        raise
+    print(f" done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def quiet_export() -> Iterator[None]:
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # onnxruntime.quantization logs its advice on the root logger
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+
+
+def export(module, sample: tuple, input_names: list[str], output_names: list[str], target: Path) -> None:
+    """`module` traced on `sample` to `target` (fp32), every axis 0/1 dynamic (batch, sequence)."""
+    import torch
+
+    tmp = target.with_name(f"{target.stem}.tmp{os.getpid()}.onnx")
+    with torch.no_grad(), quiet_export():
+        torch.onnx.export(
+            module,
+            sample,
+            str(tmp),
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes={n: {0: "batch", 1: "sequence"} for n in (*input_names, *output_names)},
+            opset_version=17,
+            dynamo=False,
+        )
+    tmp.rename(target)
+
+
+def quantize(fp32: Path, target: Path) -> None:
+    """Dynamic int8 quantisation of the weights (activations stay fp32)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = target.with_name(f"{target.stem}.tmp{os.getpid()}.onnx")
+    with quiet_export():
+        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8)
+    tmp.rename(target)
