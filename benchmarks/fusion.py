@@ -22,6 +22,7 @@ from rag import Config
 from rag.config import FusionMethod, RetrievalMode
 from rag.evaluation import load_dataset, relevant_ids, retrieval_metrics
 from rag.kb import open_or_build
+from rag.report import benchmark_header, markdown_table
 
 SETTINGS = [(FusionMethod.MINMAX, 0.5), (FusionMethod.MINMAX, 1.0), (FusionMethod.RRF, 0.5), (FusionMethod.RRF, 1.0)]
 SETS = [("qingdao", "dev"), ("cmrc2018-trial", None), ("cmrc2018-dev", "even")]
@@ -58,13 +59,8 @@ def main() -> None:
                 flush=True,
             )
     out = ROOT / "eval" / "reports" / f"fusion-{time.strftime('%Y%m%d')}.md"
-    lines = [
-        "# Fusion: min-max vs RRF (tuning data; `python benchmarks/fusion.py`)",
-        "",
-        "| data | questions | fusion | hit@1 | hit@5 | MRR@10 |",
-        "|---|---|---|---|---|---|",
-    ]
-    lines += [f"| {d} | {n} | {s} | {h1:.4f} | {h5:.4f} | {mrr:.4f} |" for d, n, s, h1, h5, mrr in rows]
+    lines = benchmark_header("Fusion: min-max vs RRF on tuning data (`python benchmarks/fusion.py`)")
+    lines += markdown_table(["data", "questions", "fusion", "hit@1", "hit@5", "MRR@10"], [list(r) for r in rows])
     out.write_text("\n".join(lines) + "\n", "utf-8")
     print(f"report: {out}")
 

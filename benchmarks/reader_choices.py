@@ -24,7 +24,7 @@ from rag import Config
 from rag.composers import create_composer
 from rag.evaluation import load_dataset, read_squad, run_qa
 from rag.kb import open_or_build
-from rag.report import machine
+from rag.report import benchmark_header, markdown_table
 
 SETTINGS = [("heuristic", None, 3), ("reader", 128, 3), ("reader", 192, 2), ("reader", 192, 3), ("reader", 256, 3)]
 
@@ -65,17 +65,7 @@ def main():
             )
         rows.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
-    keys = list(rows[0])
-    lines = [
-        f"# Reader choices ({time.strftime('%Y-%m-%d %H:%M')})",
-        "",
-        f"machine: {machine()}",
-        "",
-        "| " + " | ".join(keys) + " |",
-        "|" + "---|" * len(keys),
-    ]
-    for r in rows:
-        lines.append("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()) + " |")
+    lines = benchmark_header("Reader choices") + markdown_table(list(rows[0]), [list(r.values()) for r in rows])
     out = ROOT / "eval" / "reports" / f"reader-choices-{time.strftime('%Y%m%d-%H%M%S')}.md"
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

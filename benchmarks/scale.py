@@ -31,7 +31,7 @@ from rag import KnowledgeBase
 from rag.dense import DenseIndex
 from rag.evaluation import load_dataset, percentile
 from rag.keyword_index import KeywordIndex
-from rag.report import machine
+from rag.report import benchmark_header, figures_table, machine
 from rag.retriever import HybridRetriever, top_k
 
 
@@ -108,17 +108,8 @@ def main():
         results[f"{n:,}"] = row
         print(n, json.dumps({k: round(v, 3) for k, v in row.items()}), flush=True)
         del vectors
-    keys = list(next(iter(results.values())))
-    lines = [
-        f"# Scale ({time.strftime('%Y-%m-%d %H:%M')})",
-        "",
-        f"machine: {machine()}",
-        "synthetic chunks from CMRC 2018 dev (see benchmarks/scale.py)",
-        "",
-        "| figure | " + " | ".join(results) + " |",
-        "|---|" + "---|" * len(results),
-    ]
-    lines += [f"| {k} | " + " | ".join(f"{r.get(k, float('nan')):.3f}" for r in results.values()) + " |" for k in keys]
+    note = "; synthetic chunks from CMRC 2018 dev (see benchmarks/scale.py)"
+    lines = benchmark_header("Scale", note) + figures_table(results)
     text = "\n".join(lines)
     print(text)
     out = ROOT / "eval" / "reports" / f"scale-{time.strftime('%Y%m%d-%H%M%S')}"

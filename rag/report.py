@@ -41,6 +41,22 @@ def _fmt(value) -> str:
     return "–" if value is None else str(value)
 
 
+def markdown_table(header: list[str], rows: list[list]) -> list[str]:
+    """Markdown table lines; floats to 3 decimals (1 from 10 up), None as –."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+
+
+def figures_table(columns: dict[str, dict]) -> list[str]:
+    """One row per figure, one column per measured setting (the benchmarks' layout)."""
+    keys = list(dict.fromkeys(k for figures in columns.values() for k in figures))
+    return markdown_table(["figure", *columns], [[k, *(f.get(k) for f in columns.values())] for k in keys])
+
+
+def benchmark_header(title: str, note: str = "") -> list[str]:
+    return [f"# {title} ({time.strftime('%Y-%m-%d %H:%M')})", "", f"machine: {machine()}" + note, ""]
+
+
 def _cell(row: dict | None) -> str:
     if not row:
         return "–"
@@ -64,9 +80,7 @@ def write_report(
     metrics = [m for m in HEADLINE if any(m in r for r in runs.values())]
     lines = [f"# Evaluation: {name}", "", f"- when: {time.strftime('%Y-%m-%d %H:%M')}", f"- machine: {machine()}"]
     lines += [f"- {k}: `{v}`" for k, v in settings.items()]
-    lines += ["", "| metric | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
-    for m in metrics:
-        lines.append(f"| {m} | " + " | ".join(_fmt(r.get(m)) for r in runs.values()) + " |")
+    lines += ["", *markdown_table(["metric", *runs], [[m, *(r.get(m) for r in runs.values())] for m in metrics])]
     if by_type and any(by_type.values()):
         kinds = list(dict.fromkeys(k for table in by_type.values() for k in table))
         lines += [
@@ -75,26 +89,27 @@ def write_report(
             "",
             "quote@1 / short-answer F1 per type; for 不可回答 the share abstained.",
             "",
-            "| type | n | " + " | ".join(by_type) + " |",
-            "|---|---|" + "---|" * len(by_type),
         ]
-        for kind in kinds:
-            n = next(t[kind]["n"] for t in by_type.values() if kind in t)
-            lines.append(f"| {kind} | {n} | " + " | ".join(_cell(t.get(kind)) for t in by_type.values()) + " |")
+        counts = {kind: next(t[kind]["n"] for t in by_type.values() if kind in t) for kind in kinds}
+        type_rows = [[kind, counts[kind], *(_cell(t.get(kind)) for t in by_type.values())] for kind in kinds]
+        lines += markdown_table(["type", "n", *by_type], type_rows)
     for label, rows in failures.items():
         if not rows:
             continue
-        lines += [
-            "",
-            f"## Failed questions ({label}, {len(rows)})",
-            "",
-            "| id | type | question | gold | returned |",
-            "|---|---|---|---|---|",
-        ]
-        for row in rows:
-            got = "（拒答）" if row["abstained"] else (row["short"] or row["quote"][:60].replace("\n", " "))
-            gold = " / ".join(row["answers"][:2]) or "（无答案）"
-            lines.append(f"| {row['id']} | {row['type']} | {row['question']} | {gold} | {got} |")
+        lines += ["", f"## Failed questions ({label}, {len(rows)})", ""]
+        lines += markdown_table(
+            ["id", "type", "question", "gold", "returned"],
+            [
+                [
+                    row["id"],
+                    row["type"],
+                    row["question"],
+                    " / ".join(row["answers"][:2]) or "（无答案）",
+                    "（拒答）" if row["abstained"] else (row["short"] or row["quote"][:60].replace("\n", " ")),
+                ]
+                for row in rows
+            ],
+        )
     chart = _chart(runs, stem.with_suffix(".png"))
     if chart:
         lines += ["", f"![mode comparison]({chart.name})"]
