@@ -13,6 +13,7 @@ from .config import ComposerKind, EncoderBackend, RetrievalMode
 from .documents import DocumentError
 from .embedding import ModelLoadError
 from .kb import IndexMismatchError, check_question
+from .paths import index_root
 from .reader_export import ReaderWeightsError
 
 HELD_OUT_SPLITS = ("test", "odd")
@@ -188,7 +189,7 @@ def eval_(dataset, kb_path, mode, composer, models, backend, split, limit, out):
                 kb = KnowledgeBase.open(kb_path, config if model else None)
             else:
                 slug = f"{model or 'default'}-{config.backend}".replace("/", "--")
-                kb = open_or_build(f"index/eval-{data.name}-{slug}", data.documents, config)
+                kb = open_or_build(index_root() / f"eval-{data.name}-{slug}", data.documents, config)
             for kind in composers:
                 kb.composer = create_composer(kb.config.replace(composer=kind))
                 for m in modes:

@@ -166,7 +166,12 @@ class Encoder:
             offsets = np.asarray(encoded["offset_mapping"][i])
             n = min(len(offsets), len(tokens))  # token embeddings may carry batch padding
             pooled = out["sentence_embedding"].float().numpy()
-            yield i, tokens[:n], offsets[:n], pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+            yield i, tokens[:n], offsets[:n], unit_vector(pooled)
+
+
+def unit_vector(vec: np.ndarray) -> np.ndarray:
+    """`vec` scaled to length 1 (inner product = cosine); a zero vector stays zero."""
+    return vec / max(float(np.linalg.norm(vec)), 1e-12)
 
 
 def _pool_spans(tokens, offsets, spans, shift, fallback) -> np.ndarray:
@@ -176,5 +181,5 @@ def _pool_spans(tokens, offsets, spans, shift, fallback) -> np.ndarray:
     for j, (a, b) in enumerate(spans):
         mask = real & (starts < b + shift) & (ends > a + shift)
         vec = tokens[mask].mean(axis=0) if mask.any() else fallback  # truncated away: use the chunk
-        out[j] = vec / max(float(np.linalg.norm(vec)), 1e-12)
+        out[j] = unit_vector(vec)
     return out.astype(np.float16)

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import onnx_export
 from .config import EncoderBackend
+from .embedding import unit_vector
 from .onnx_export import step
 
 ONNX_FILES = {EncoderBackend.ONNX: "model.onnx", EncoderBackend.ONNX_INT8: "model_qint8.onnx"}
@@ -102,7 +103,7 @@ class OnnxModel:
             for row, (i, e) in enumerate(zip(batch, encodings)):
                 tokens = hidden[row, : len(e.ids)]
                 pooled = tokens[0] if self.cls_pooling else tokens.mean(axis=0)
-                yield i, tokens, np.asarray(e.offsets), pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+                yield i, tokens, np.asarray(e.offsets), unit_vector(pooled)
 
     @property
     def dim(self) -> int:

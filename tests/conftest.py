@@ -1,10 +1,24 @@
 import logging
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def index_root_in_tmp(tmp_path_factory):
+    """Knowledge bases built by the tests (the default one too, and those of CLI subprocesses) go to a
+    temp folder, never the checkout's index/."""
+    saved = os.environ.get("RAG_INDEX_DIR")
+    os.environ["RAG_INDEX_DIR"] = str(tmp_path_factory.mktemp("index"))
+    yield
+    if saved is None:
+        os.environ.pop("RAG_INDEX_DIR", None)
+    else:
+        os.environ["RAG_INDEX_DIR"] = saved
 
 
 @pytest.fixture(scope="session")

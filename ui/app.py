@@ -20,6 +20,7 @@ import rag
 from rag import KnowledgeBase
 from rag.config import RetrievalMode
 from rag.documents import DocumentError, read_path
+from rag.paths import index_root
 
 from .render import CSS, example_questions, kb_summary, placeholder, reply_markdown, sources_html
 
@@ -30,15 +31,15 @@ _NAME = re.compile(r"^[\w\u4e00-\u9fff-]{1,40}$")
 class KnowledgeBases:
     """Indexes under `root`, each opened once per process; `default` is the bundled page."""
 
-    def __init__(self, root: str | Path = "index", default_path: str | Path | None = None):
-        self.root = Path(root)
+    def __init__(self, root: str | Path | None = None, default_path: str | Path | None = None):
+        self.root = Path(root) if root else index_root()
         self.default_path = Path(default_path) if default_path else None
         self._open: dict[str, KnowledgeBase] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
         found = sorted(p.name for p in self.root.glob("*") if (p / "CURRENT").exists() and p.name != DEFAULT)
-        return [DEFAULT] + [n for n in found if not n.startswith("eval-") and not n.startswith("cmrc")]
+        return [DEFAULT] + [n for n in found if not n.startswith("eval-")]
 
     def get(self, name: str | None) -> KnowledgeBase:
         name = name or DEFAULT
@@ -244,7 +245,7 @@ def launch(host: str = "127.0.0.1", port: int = 7860, kb: str = DEFAULT, share: 
     name = DEFAULT
     if kb != DEFAULT:
         path = Path(kb)
-        kbs.root = path.parent if path.parent != Path("") else Path("index")
+        kbs.root = path.parent if path.parent != Path("") else index_root()
         name = path.name
     app = build_app(kbs, name)
     return app.launch(server_name=host, server_port=port, share=share, css=CSS, **kwargs)
