@@ -214,7 +214,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def _mean(values) -> float:
     values = list(values)
-    return statistics.mean(values) if values else float("nan")
+    return float(statistics.mean(values)) if values else float("nan")
 
 
 # ---- runner ---------------------------------------------------------------------------------
