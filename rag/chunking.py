@@ -216,11 +216,16 @@ def split_sentences(doc_text: str, para: Paragraph, max_chars: int) -> list[tupl
 
 
 def _cut_long(text: str, a: int, b: int, max_chars: int) -> list[tuple[int, int]]:
-    if b - a <= max_chars:
-        return [(a, b)]
-    newline = text.rfind("\n", a + 1, a + max_chars)
-    cut = newline + 1 if newline > a else a + max_chars
-    return [(a, cut)] + _cut_long(text, cut, b, max_chars)
+    """`text[a:b]` in pieces of at most `max_chars`, cut after a line break where there is one.
+    A loop, not recursion: a megabyte without 。 or a newline is a few thousand pieces."""
+    pieces = []
+    while b - a > max_chars:
+        newline = text.rfind("\n", a + 1, a + max_chars)
+        cut = newline + 1 if newline > a else a + max_chars
+        pieces.append((a, cut))
+        a = cut
+    pieces.append((a, b))
+    return pieces
 
 
 def _strip(text: str, span: tuple[int, int]) -> tuple[int, int]:

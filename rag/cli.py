@@ -15,6 +15,7 @@ from .embedding import ModelLoadError
 from .kb import IndexMismatchError, check_question
 from .paths import index_root
 from .reader_export import ReaderWeightsError
+from .store import StoreWriteError, WriterBusyError
 
 HELD_OUT_SPLITS = ("test", "odd")
 USER_ERRORS = (
@@ -25,6 +26,9 @@ USER_ERRORS = (
     ModelLoadError,
     KeyError,
     ReaderWeightsError,
+    WriterBusyError,
+    StoreWriteError,
+    PermissionError,
 )
 
 
@@ -136,14 +140,52 @@ def search(question, kb_path, k, mode, as_json):
 @click.option("--port", default=7860, show_default=True)
 @click.option("--kb", "kb_path", default="default", show_default=True, help="Index folder to open first.")
 @click.option("--share", is_flag=True, help="Ask Gradio for a public link (needs internet).")
-def chat(host, port, kb_path, share):
+@click.option("--auth", "auth", multiple=True, help="USER:PASSWORD that may log in (repeat for more).")
+@click.option("--auth-file", type=click.Path(dir_okay=False), help="A file of USER:PASSWORD lines.")
+def chat(host, port, kb_path, share, auth, auth_file):
     """Open the chat window in the browser."""
     from rag.ui.app import launch
 
     try:
-        launch(host=host, port=port, kb=kb_path, share=share)
+        launch(host=host, port=port, kb=kb_path, share=share, auth=_logins(auth, auth_file))
     except USER_ERRORS as exc:
         _fail(exc)
+
+
+def _logins(pairs: tuple[str, ...], path: str | None) -> list[tuple[str, str]]:
+    lines = list(pairs)
+    if path:
+        try:
+            lines += [line.strip() for line in open(path, encoding="utf-8") if line.strip()]
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="--auth-file") from exc
+    logins = []
+    for line in lines:
+        user, sep, password = line.partition(":")
+        if not sep or not user or not password:
+            raise click.BadParameter("each login is USER:PASSWORD", param_hint="--auth")
+        logins.append((user, password))
+    return logins
+
+
+@main.command()
+@click.argument("kb_path", metavar="KB")
+def check(kb_path):
+    """Verify every file of KB's live version against its manifest; exit 1 on damage."""
+    from pathlib import Path
+
+    from . import store
+
+    try:
+        problems = store.check(Path(kb_path))
+    except USER_ERRORS as exc:
+        problems = [exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)]
+    for problem in problems:
+        click.echo(f"damaged: {problem}", err=True)
+    if problems:
+        click.echo(f"{kb_path}: damaged; rebuild it with `rag index SRC... --out {kb_path}`.", err=True)
+        sys.exit(1)
+    click.echo(f"{kb_path}: every file matches its manifest.")
 
 
 @main.command("eval")

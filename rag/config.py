@@ -107,6 +107,11 @@ class Config:
     reader_max_tokens: int = 192  # question + passage window per passage read
     reader_threshold: float | None = None  # answer when the best span beats "no answer" by this; None: the reader's own
     max_quotes: int = 2
+    # limits of the chat window (and server): a stranger must not exhaust a laptop
+    max_upload_mb: int = 20  # per file
+    max_upload_files: int = 50  # per upload
+    max_knowledge_bases: int = 100  # that uploads may create
+    max_open_knowledge_bases: int = 8  # held in memory at once (least recently used closed first)
     # heuristic composer: sentence score = weights · (dense, overlap, idf_overlap, local_overlap, typed), and
     # the confidence (sentence cosine + 0.1·overlap) below which it abstains; fitted values and their
     # provenance are in rag/weights/composer.json. Cosine scales differ between models: set both per model.

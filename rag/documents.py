@@ -39,7 +39,12 @@ class Document:
 def decode_bytes(data: bytes, name: str) -> str:
     """Decode a text file's bytes, or raise `DocumentError` naming the file."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise DocumentError(
+                f"{name}: a UTF-16 file with a broken character at byte {exc.start}; re-save it as UTF-8."
+            ) from None
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             text = data.decode(encoding)

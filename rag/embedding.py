@@ -11,6 +11,7 @@ them to find the answering sentence without a second encoder pass.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -167,6 +168,20 @@ class Encoder:
             n = min(len(offsets), len(tokens))  # token embeddings may carry batch padding
             pooled = out["sentence_embedding"].float().numpy()
             yield i, tokens[:n], offsets[:n], unit_vector(pooled)
+
+
+_shared: dict[tuple, Encoder] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_encoder(model_name: str, device: str, max_seq_length: int, backend: str | EncoderBackend) -> Encoder:
+    """One `Encoder` per (model, device, length, backend) in a process: knowledge bases share it
+    (each would otherwise hold its own ~470 MB copy)."""
+    key = (model_name, device, max_seq_length, EncoderBackend.parse(backend))
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = Encoder(*key)
+        return _shared[key]
 
 
 def unit_vector(vec: np.ndarray) -> np.ndarray:

@@ -22,20 +22,30 @@ from .config import Config, RetrievalMode
 from .conversation import contextualize
 from .dense import DenseIndex, choose_kind
 from .documents import Document, load_documents
-from .embedding import Encoder
+from .embedding import shared_encoder
 from .evidence import Evidence
-from .keyword_index import ChineseTokenizer, KeywordIndex
+from .keyword_index import KeywordIndex, shared_tokenizer
 from .retriever import HybridRetriever, Ranked
 from .schema import Answer, Hit
 from .store import FORMAT_VERSION, IndexMismatchError, StoredIndex, read_manifest
 
-MAX_QUESTION_CHARS = 2000  # longer questions are cut: no model reads past 512 tokens anyway
+MAX_QUESTION_CHARS = 2000  # no model reads past 512 tokens; a longer "question" is a mistake or an attack
+MAX_K = 100
 
 
 def check_question(question: str) -> str:
     if not isinstance(question, str) or not question.strip():
         raise ValueError("the question is empty; type a question, e.g. 2024年青岛市进出口总值是多少？")
-    return question.strip()[:MAX_QUESTION_CHARS]
+    question = question.strip()
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ValueError(f"the question is {len(question)} characters long; ask in at most {MAX_QUESTION_CHARS}.")
+    return question
+
+
+def check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ValueError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}.")
+    return k
 
 
 class KnowledgeBase:
@@ -48,33 +58,44 @@ class KnowledgeBase:
 
     def __init__(self, config: Config | None = None, path: str | Path | None = None, stored: StoredIndex | None = None):
         """An empty knowledge base, or the one `stored` holds (see `open`)."""
+        import fasteners
+
         self.config = config or Config()
         self.path = Path(path) if path else None
+        # one encoder, tokenizer and reader per process, shared by every knowledge base that uses them;
         # jieba's dictionaries and the encoder load side by side: start-up is most of a first answer
         with ThreadPoolExecutor(1) as pool:
-            tokenizer = pool.submit(ChineseTokenizer, self.config.user_dict)
-            self.encoder = Encoder(
-                self.config.model, self.config.device, self.config.max_seq_length, self.config.backend
-            )
+            tokenizer = pool.submit(shared_tokenizer, self.config.user_dict)
+            c = self.config
+            self.encoder = shared_encoder(c.model, c.device, c.max_seq_length, c.backend)
             self.tokenizer = tokenizer.result()
-        self.documents: dict[str, Document] = stored.documents if stored else {}
-        self.chunks: dict[int, Chunk] = stored.chunks if stored else {}  # row id -> chunk
-        self.tokens: dict[int, list[str]] = stored.tokens if stored else {}
-        self.sentence_vectors: dict[int, np.ndarray] = stored.sentence_vectors if stored else {}
-        self.dense = (
-            stored.dense
-            if stored
-            else DenseIndex.empty(self.encoder.dim, self.config.dense_index, **self._dense_params())
+        self.composer = create_composer(self.config)
+        # questions read while an update swaps the indexes in: they see the old or the new version
+        self._rw = fasteners.ReaderWriterLock()
+        self._set_state(
+            stored
+            or StoredIndex(
+                {},
+                {},
+                {},
+                {},
+                DenseIndex.empty(self.encoder.dim, self.config.dense_index, **self._dense_params()),
+                KeywordIndex([]),
+                {},
+            )
         )
+
+    def _set_state(self, stored: StoredIndex) -> None:
+        self.documents: dict[str, Document] = stored.documents
+        self.chunks: dict[int, Chunk] = stored.chunks  # row id -> chunk
+        self.tokens: dict[int, list[str]] = stored.tokens
+        self.sentence_vectors: dict[int, np.ndarray] = stored.sentence_vectors
+        self.dense = stored.dense
         self._row_of = {c.chunk_id: r for r, c in self.chunks.items()}  # chunk id -> row id
         self._next_row = max(self.chunks, default=-1) + 1
-        self._retriever = (
-            None
-            if stored is None
-            else HybridRetriever(self.dense, stored.keyword, np.array(sorted(self.chunks), np.int64))
-        )
-        self.composer = create_composer(self.config)
-        self.build_seconds: dict[str, float] = stored.manifest.get("last_build_seconds", {}) if stored else {}
+        self._retriever = HybridRetriever(self.dense, stored.keyword, np.array(sorted(self.chunks), np.int64))
+        self.build_seconds: dict[str, float] = dict(stored.manifest.get("last_build_seconds", {}))
+        self._version = stored.version  # the saved version this state is (None: never saved)
 
     # ---- building -------------------------------------------------------------------
     @classmethod
@@ -85,6 +106,7 @@ class KnowledgeBase:
         config: Config | None = None,
         progress: bool = False,
     ) -> KnowledgeBase:
+        """A new knowledge base from files and folders (replacing any saved at `path`)."""
         docs = load_documents(sources)
         if not docs:
             raise ValueError("no readable documents in the given sources (.txt, .md or .jsonl files).")
@@ -97,67 +119,88 @@ class KnowledgeBase:
     def add(self, sources: Iterable[str | Path], progress: bool = False) -> list[str]:
         """Add files/folders; documents whose id exists are replaced. Returns the ids added."""
         docs = load_documents(sources)
-        self.add_documents(docs, progress=progress)
-        if self.path:
-            self.save()
+        self.update(add=docs, progress=progress)
         return [d.doc_id for d in docs]
 
+    def remove(self, doc_ids: Iterable[str]) -> None:
+        self.update(remove=list(doc_ids))
+
+    def update(self, add: Iterable[Document] = (), remove: Iterable[str] = (), progress: bool = False) -> None:
+        """Add (or replace) and remove documents as one change.
+
+        With a path, the change is made under the knowledge base's write lock on top of the newest
+        saved version (another process may have saved since this one opened it), then saved: two
+        writers never lose each other's documents.
+        """
+        add, remove = list(add), list(remove)
+        if self.path is None:
+            self._apply(add, remove, progress)
+            return
+        with store.write_lock(self.path):
+            self._catch_up()
+            self._apply(add, remove, progress)
+            self._save_locked(self.path)
+
     def add_documents(self, docs: list[Document], progress: bool = False) -> None:
-        replaced = [d.doc_id for d in docs if d.doc_id in self.documents]
-        if replaced:
-            self._drop(replaced)
+        """Add (or replace) documents in memory; `save()` or `update()` writes them."""
+        self._apply(docs, [], progress)
+
+    def _apply(self, add: list[Document], remove: list[str], progress: bool) -> None:
+        missing = [d for d in remove if d not in self.documents]
+        if missing:
+            raise KeyError(f"no documents with ids {missing[:5]} in this knowledge base")
         t0 = time.perf_counter()
         chunker = Chunker(self.config.chunk_max_chars, self.config.chunk_min_chars)
-        new_chunks = [c for d in docs for c in chunker.split(d)]
+        new_chunks = [c for d in add for c in chunker.split(d)]
         tokens = [self.tokenizer(c.indexed_text()) for c in new_chunks]
         t1 = time.perf_counter()
+        # encoding (the slow part) happens before the swap, so questions keep their answers meanwhile
         encoded = self.encoder.encode_chunks(
-            [c.indexed_text() for c in new_chunks],
-            [c.indexed_sentence_spans() for c in new_chunks],
-            progress=progress,
+            [c.indexed_text() for c in new_chunks], [c.indexed_sentence_spans() for c in new_chunks], progress=progress
         )
         t2 = time.perf_counter()
-        rows = np.arange(self._next_row, self._next_row + len(new_chunks))
-        self._next_row += len(new_chunks)
-        for doc in docs:
-            self.documents[doc.doc_id] = doc
-        for row, chunk, toks, svec in zip(rows, new_chunks, tokens, encoded.sentence_vectors):
-            self.chunks[int(row)] = chunk
-            self._row_of[chunk.chunk_id] = int(row)
-            self.tokens[int(row)] = toks
-            self.sentence_vectors[int(row)] = svec
-        self.dense.add(rows, encoded.vectors)
-        wanted = choose_kind(self.config.dense_index, self.dense.size)
-        if wanted != self.dense.kind:  # grown past the exact-search size: rebuild approximate
-            ids = self.dense.ids()
-            self.dense = DenseIndex.build(
-                self.encoder.dim, ids, self.dense.vectors(ids), wanted, **self._dense_params()
-            )
-        self._retriever = None
+        with self._rw.write_lock():
+            self._drop(set(remove) | {d.doc_id for d in add if d.doc_id in self.documents})
+            rows = np.arange(self._next_row, self._next_row + len(new_chunks))
+            self._next_row += len(new_chunks)
+            for doc in add:
+                self.documents[doc.doc_id] = doc
+            for row, chunk, toks, svec in zip(rows, new_chunks, tokens, encoded.sentence_vectors):
+                self.chunks[int(row)] = chunk
+                self._row_of[chunk.chunk_id] = int(row)
+                self.tokens[int(row)] = toks
+                self.sentence_vectors[int(row)] = svec
+            self.dense.add(rows, encoded.vectors)
+            wanted = choose_kind(self.config.dense_index, self.dense.size)
+            if wanted != self.dense.kind:  # grown past the exact-search size: rebuild approximate
+                ids = self.dense.ids()
+                self.dense = DenseIndex.build(
+                    self.encoder.dim, ids, self.dense.vectors(ids), wanted, **self._dense_params()
+                )
+            rows_all = np.array(sorted(self.chunks), np.int64)
+            keyword = KeywordIndex([self.tokens[int(r)] for r in rows_all])
+            self._retriever = HybridRetriever(self.dense, keyword, rows_all)
         self.build_seconds = {"parse_chunk": t1 - t0, "encode": t2 - t1, "chunks": len(new_chunks)}
+
+    def _catch_up(self) -> None:
+        """Load the newest saved version if another process saved one since this state was read."""
+        assert self.path is not None
+        if store.current_version(self.path) not in (None, self._version):
+            stored = store.load(self.path, **self._dense_params())
+            with self._rw.write_lock():
+                self._set_state(stored)
 
     def _dense_params(self) -> dict:
         return {"nprobe": self.config.ivf_nprobe, "ef_search": self.config.hnsw_ef_search}
 
-    def remove(self, doc_ids: Iterable[str]) -> None:
-        doc_ids = list(doc_ids)
-        missing = [d for d in doc_ids if d not in self.documents]
-        if missing:
-            raise KeyError(f"no documents with ids {missing[:5]} in this knowledge base")
-        self._drop(doc_ids)
-        if self.path:
-            self.save()
-
-    def _drop(self, doc_ids: list[str]) -> None:
-        gone = set(doc_ids)
-        rows = [r for r, c in self.chunks.items() if c.doc_id in gone]
+    def _drop(self, doc_ids: set[str]) -> None:
+        rows = [r for r, c in self.chunks.items() if c.doc_id in doc_ids]
         self.dense.remove(np.array(rows, np.int64))
         for r in rows:
             del self._row_of[self.chunks[r].chunk_id]
             del self.chunks[r], self.tokens[r], self.sentence_vectors[r]
-        for d in gone:
+        for d in doc_ids:
             del self.documents[d]
-        self._retriever = None
 
     # ---- querying -----------------------------------------------------------------------
     @property
@@ -178,9 +221,6 @@ class KnowledgeBase:
 
     @property
     def retriever(self) -> HybridRetriever:
-        if self._retriever is None:
-            rows = np.array(sorted(self.chunks), np.int64)
-            self._retriever = HybridRetriever(self.dense, KeywordIndex([self.tokens[int(r)] for r in rows]), rows)
         return self._retriever
 
     def _rank(self, question: str, k: int, mode: RetrievalMode, query_vector=None) -> tuple[Ranked, np.ndarray | None]:
@@ -199,8 +239,12 @@ class KnowledgeBase:
 
     def search(self, question: str, k: int | None = None, mode: str | RetrievalMode | None = None) -> list[Hit]:
         question = check_question(question)
-        ranked, _ = self._rank(question, k or self.config.top_k, RetrievalMode.parse(mode or self.config.mode))
-        return self._hits(ranked)
+        k = check_k(self.config.top_k if k is None else k)
+        mode = RetrievalMode.parse(mode or self.config.mode)
+        vector = None if mode is RetrievalMode.KEYWORD else self.encoder.encode_queries([question])[0]
+        with self._rw.read_lock():
+            ranked, _ = self._rank(question, k, mode, vector)
+            return self._hits(ranked)
 
     def evidence(
         self,
@@ -214,20 +258,22 @@ class KnowledgeBase:
         question = check_question(question)
         if query_vector is None:  # the composers score sentences with it in every retrieval mode
             query_vector = self.encoder.encode_queries([question])[0]
-        k = k or max(self.config.top_k, self.config.answer_passages)
-        ranked, _ = self._rank(question, k, RetrievalMode.parse(mode or self.config.mode), query_vector)
-        rows = [int(r) for r in ranked.rows]
-        evidence = Evidence(
-            question,
-            focus or question,
-            query_vector,
-            [self.chunks[r] for r in rows],
-            [self.sentence_vectors[r] for r in rows],
-            self._hits(ranked),
-            self.documents,
-            self.tokenizer,
-            self.retriever.keyword.idf,
-        )
+        k = check_k(max(self.config.top_k, self.config.answer_passages) if k is None else k)
+        with self._rw.read_lock():  # one consistent version, even while an update swaps in
+            ranked, _ = self._rank(question, k, RetrievalMode.parse(mode or self.config.mode), query_vector)
+            rows = [int(r) for r in ranked.rows]
+            chunks = [self.chunks[r] for r in rows]
+            evidence = Evidence(
+                question,
+                focus or question,
+                query_vector,
+                chunks,
+                [self.sentence_vectors[r] for r in rows],
+                self._hits(ranked),
+                {c.doc_id: self.documents[c.doc_id] for c in chunks},
+                self.tokenizer,
+                self.retriever.keyword.idf,
+            )
         evidence.timings = ranked.timings
         return evidence
 
@@ -304,18 +350,29 @@ class KnowledgeBase:
         }
 
     def save(self, path: str | Path | None = None) -> Path:
+        """Write this knowledge base as the newest version at `path` (default: its own path)."""
         root = Path(path or self.path or "")
         if not str(root):
             raise ValueError("no path to save to; pass path=...")
-        self.path = root
-        t0 = time.perf_counter()
-        stored = StoredIndex(
-            self.documents, self.chunks, self.tokens, self.sentence_vectors, self.dense, self.retriever.keyword, {}
-        )
-        self.build_seconds["write"] = time.perf_counter() - t0
-        stored.manifest = self.manifest()
-        store.save(root, stored)
+        with store.write_lock(root):
+            self._save_locked(root)
         return root
+
+    def _save_locked(self, root: Path) -> None:
+        t0 = time.perf_counter()
+        with self._rw.read_lock():
+            stored = StoredIndex(
+                self.documents,
+                self.chunks,
+                self.tokens,
+                self.sentence_vectors,
+                self.dense,
+                self.retriever.keyword,
+                self.manifest(),
+            )
+            self._version = store.save(root, stored)
+        self.path = root
+        self.build_seconds["write"] = time.perf_counter() - t0
 
     @classmethod
     def open(cls, path: str | Path, config: Config | None = None) -> KnowledgeBase:

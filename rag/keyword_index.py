@@ -61,6 +61,18 @@ class ChineseTokenizer:
         return tokens
 
 
+_shared_tokenizers: dict[str | None, ChineseTokenizer] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_tokenizer(user_dict: str | None = None) -> ChineseTokenizer:
+    """One jieba tokenizer per user dictionary in a process (jieba's model is large and slow to load)."""
+    with _shared_lock:
+        if user_dict not in _shared_tokenizers:
+            _shared_tokenizers[user_dict] = ChineseTokenizer(user_dict)
+        return _shared_tokenizers[user_dict]
+
+
 def _import_bm25s():
     """bm25s sets its own logger to DEBUG on import; keep its "Building index" lines out of user output."""
     import bm25s

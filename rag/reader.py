@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,6 +181,10 @@ def best_spans(
     return found[:top]
 
 
+_loaded: dict[tuple[str, int], Reader] = {}
+_loaded_lock = threading.Lock()
+
+
 class Reader:
     """An extractive reader on ONNX Runtime (see the module docstring)."""
 
@@ -200,10 +205,16 @@ class Reader:
 
     @classmethod
     def load(cls, name: str = "default", max_tokens: int = 192) -> Reader:
-        """`default`: the shipped e5-small reader; otherwise a transformers QA model (hub name or folder)."""
+        """`default`: the shipped e5-small reader; otherwise a transformers QA model (hub name or folder).
+
+        One per (name, max_tokens) in a process: every knowledge base shares it."""
         from .reader_export import ensure_reader
 
-        return cls(ensure_reader(name), max_tokens)
+        with _loaded_lock:
+            key = (name, max_tokens)
+            if key not in _loaded:
+                _loaded[key] = cls(ensure_reader(name), max_tokens)
+            return _loaded[key]
 
     def logits(self, encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
         feed = {

@@ -2,14 +2,20 @@
 
 `<root>/CURRENT` names the live version folder, which holds `manifest.json`,
 `documents.jsonl`, `chunks.jsonl`, `tokens.jsonl`, `sentences.npy`, `dense.faiss` and `bm25/`.
-A save writes a new version folder, then swaps `CURRENT` with an atomic rename, so an
-interrupted build leaves the previous version whole and answering.
+A save writes a new version folder, fsyncs it, then swaps `CURRENT` with an atomic rename
+(as SQLite and Lucene commit), so an interrupted build leaves the previous version whole and
+answering. One writer at a time: `write_lock` holds `<root>/write.lock` (Lucene's write.lock);
+readers never lock.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -24,10 +30,50 @@ from .documents import Document
 from .keyword_index import KeywordIndex
 
 FORMAT_VERSION = 1
+WRITE_LOCK_TIMEOUT = 120.0  # seconds a writer waits for another to finish
+_VERSION_NAME = re.compile(r"^v\d+$")
+FILES = ("documents.jsonl", "chunks.jsonl", "tokens.jsonl", "sentences.npy", "dense.faiss")
 
 
 class IndexMismatchError(RuntimeError):
     """An index that cannot be used as asked; the message says how to rebuild it."""
+
+
+class IndexDamagedError(IndexMismatchError):
+    """A file of the live version is missing, truncated or not what the manifest recorded."""
+
+
+class WriterBusyError(RuntimeError):
+    """Another process holds the knowledge base's write lock."""
+
+
+class StoreWriteError(RuntimeError):
+    """A save failed (disk full, read-only folder…); the previous version is untouched."""
+
+
+@contextlib.contextmanager
+def write_lock(root: Path, timeout: float = WRITE_LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold `<root>/write.lock` (an OS file lock, released if the process dies)."""
+    import fasteners
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreWriteError(f"{root}: cannot create the knowledge base folder ({exc.strerror}).") from exc
+    lock = fasteners.InterProcessLock(str(root / "write.lock"))
+    try:
+        acquired = lock.acquire(timeout=timeout)
+    except OSError as exc:  # a read-only folder cannot hold the lock file
+        raise StoreWriteError(f"{root}: cannot write here ({exc.strerror}); check the folder's permissions.") from exc
+    if not acquired:
+        raise WriterBusyError(
+            f"{root}: another process is writing this knowledge base (waited {timeout:.0f} s); "
+            "try again when it has finished."
+        )
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @dataclass
@@ -41,13 +87,21 @@ class StoredIndex:
     dense: DenseIndex
     keyword: KeywordIndex  # over the rows in ascending order
     manifest: dict
+    version: str | None = None  # the version folder it was loaded from or saved as
 
 
 def current_version(root: Path) -> str | None:
+    """The live version folder's name; None when there is no knowledge base at `root`."""
     try:
         version = (root / "CURRENT").read_text("utf-8").strip()
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexDamagedError(
+            f"{root}/CURRENT cannot be read ({exc}); rebuild: `rag index SRC... --out {root}`."
+        ) from exc
+    if not _VERSION_NAME.match(version):  # e.g. ../elsewhere: never follow a pointer out of the folder
+        raise IndexDamagedError(f"{root}/CURRENT names {version[:40]!r}, not a version folder; rebuild it.")
     return version if (root / version).is_dir() else None
 
 
@@ -55,73 +109,172 @@ def read_manifest(root: Path) -> dict:
     version = current_version(root)
     if not version:
         raise FileNotFoundError(f"{root}: no knowledge base here. Build one with `rag index SRC... --out {root}`.")
-    return json.loads((root / version / "manifest.json").read_text("utf-8"))
+    path = root / version / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexDamagedError(f"{path} is damaged ({exc}); rebuild: `rag index SRC... --out {root}`.") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict) or "dim" not in manifest:
+        raise IndexDamagedError(f"{path} is not a knowledge-base manifest; rebuild: `rag index SRC... --out {root}`.")
+    return manifest
 
 
-def save(root: Path, stored: StoredIndex) -> Path:
-    """Write `stored` as a new version of `root` and make it the live one."""
-    root.mkdir(parents=True, exist_ok=True)
+def save(root: Path, stored: StoredIndex) -> str:
+    """Write `stored` as a new version of `root`, make it the live one, and return its name.
+
+    Call it holding `write_lock(root)`: then every other `.v*.tmp` folder is a dead writer's and
+    is removed. On any OS error (disk full, read-only) the partial folder is removed, the live
+    version is untouched, and a `StoreWriteError` says what happened.
+    """
     version = f"v{time.time_ns()}"
     tmp = root / f".{version}.tmp"
-    tmp.mkdir()
-    rows = sorted(stored.chunks)
-    _write_jsonl(
-        tmp / "documents.jsonl",
-        ({"id": d.doc_id, "title": d.title, "text": d.text, "source": d.source} for d in stored.documents.values()),
-    )
-    _write_jsonl(tmp / "chunks.jsonl", ({"row": r, **stored.chunks[r].to_dict()} for r in rows))
-    _write_jsonl(tmp / "tokens.jsonl", (stored.tokens[r] for r in rows))
-    sentences = [stored.sentence_vectors[r] for r in rows]
-    np.save(
-        tmp / "sentences.npy", np.concatenate(sentences) if sentences else np.zeros((0, stored.dense.dim), np.float16)
-    )
-    stored.dense.save(tmp / "dense.faiss")
-    stored.keyword.save(tmp / "bm25")
-    (tmp / "manifest.json").write_text(json.dumps(stored.manifest, ensure_ascii=False, indent=2), "utf-8")
-    tmp.rename(root / version)
-    pointer = root / f".CURRENT.{os.getpid()}"
-    pointer.write_text(version, "utf-8")
-    old = current_version(root)
-    os.replace(pointer, root / "CURRENT")  # the atomic switch
-    if old and old != version:
-        shutil.rmtree(root / old, ignore_errors=True)
     for stale in root.glob(".v*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)
-    return root / version
+    try:
+        tmp.mkdir(parents=True)
+        rows = sorted(stored.chunks)
+        _write_jsonl(
+            tmp / "documents.jsonl",
+            ({"id": d.doc_id, "title": d.title, "text": d.text, "source": d.source} for d in stored.documents.values()),
+        )
+        _write_jsonl(tmp / "chunks.jsonl", ({"row": r, **stored.chunks[r].to_dict()} for r in rows))
+        _write_jsonl(tmp / "tokens.jsonl", (stored.tokens[r] for r in rows))
+        sentences = [stored.sentence_vectors[r] for r in rows]
+        empty = np.zeros((0, stored.dense.dim), np.float16)
+        np.save(tmp / "sentences.npy", np.concatenate(sentences) if sentences else empty)
+        stored.dense.save(tmp / "dense.faiss")
+        stored.keyword.save(tmp / "bm25")
+        manifest = {**stored.manifest, "files": {name: _digest(tmp / name) for name in FILES}}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
+        _fsync_tree(tmp)
+        tmp.rename(root / version)
+        _fsync_dir(root)
+        pointer = root / f".CURRENT.{os.getpid()}"
+        with open(pointer, "w", encoding="utf-8") as f:
+            f.write(version)
+            f.flush()
+            os.fsync(f.fileno())
+        old = _current_or_none(root)
+        os.replace(pointer, root / "CURRENT")  # the atomic switch
+        _fsync_dir(root)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if _current_or_none(root) != version:
+            shutil.rmtree(root / version, ignore_errors=True)
+        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+        raise StoreWriteError(f"could not save {root}: {reason}. The previous version is unchanged.") from exc
+    if old and old != version:
+        shutil.rmtree(root / old, ignore_errors=True)
+    stored.manifest, stored.version = manifest, version
+    return version
+
+
+def check(root: Path) -> list[str]:
+    """Problems with the live version of `root` (missing or changed files); empty when whole."""
+    manifest = read_manifest(root)
+    folder = root / str(current_version(root))
+    recorded = manifest.get("files")
+    if not recorded:
+        return [f"{folder}: the manifest records no file hashes (saved by an older version); re-save to record them"]
+    problems = []
+    for name, want in recorded.items():
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+        elif _digest(path) != want:
+            problems.append(f"{path}: {path.stat().st_size} bytes, not the {want['bytes']} recorded, or changed")
+    try:
+        load(root)
+    except IndexMismatchError as exc:
+        problems.append(str(exc))
+    return problems
 
 
 def load(root: Path, **dense_params) -> StoredIndex:
-    """The live version of `root`; `dense_params` are query-time FAISS settings (nprobe, ef_search)."""
+    """The live version of `root`; `dense_params` are query-time FAISS settings (nprobe, ef_search).
+
+    A missing, truncated or garbled file is an `IndexDamagedError` naming it.
+    """
     manifest = read_manifest(root)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatchError(
             f"{root} was built by an older format (version {manifest.get('format_version')}, this program "
             f"reads {FORMAT_VERSION}). Rebuild it: `rag index SRC... --out {root}`."
         )
-    folder = root / str(current_version(root))
-    documents = {
-        row["id"]: Document(row["id"], row["text"], row["title"], row.get("source", ""))
-        for row in _read_jsonl(folder / "documents.jsonl")
-    }
-    sentences = np.load(folder / "sentences.npy")
-    chunks: dict[int, Chunk] = {}
-    sentence_vectors: dict[int, np.ndarray] = {}
-    offset = 0
-    for row in _read_jsonl(folder / "chunks.jsonl"):
-        r = row.pop("row")
-        chunks[r] = Chunk.from_dict(row)
-        sentence_vectors[r] = sentences[offset : offset + len(chunks[r].sentences)]
-        offset += len(chunks[r].sentences)
-    tokens = dict(zip(chunks, _read_jsonl(folder / "tokens.jsonl")))
-    return StoredIndex(
-        documents,
-        chunks,
-        tokens,
-        sentence_vectors,
-        DenseIndex.load(folder / "dense.faiss", **dense_params),
-        KeywordIndex.load(folder / "bm25", len(chunks)),
-        manifest,
-    )
+    version = str(current_version(root))
+    folder = root / version
+    current = folder / "documents.jsonl"
+    try:
+        documents = {
+            row["id"]: Document(row["id"], row["text"], row["title"], row.get("source", ""))
+            for row in _read_jsonl(current)
+        }
+        current = folder / "sentences.npy"
+        sentences = np.load(current)
+        chunks: dict[int, Chunk] = {}
+        sentence_vectors: dict[int, np.ndarray] = {}
+        offset = 0
+        current = folder / "chunks.jsonl"
+        for row in _read_jsonl(current):
+            r = row.pop("row")
+            chunks[r] = Chunk.from_dict(row)
+            sentence_vectors[r] = sentences[offset : offset + len(chunks[r].sentences)]
+            offset += len(chunks[r].sentences)
+        current = folder / "tokens.jsonl"
+        token_lists = list(_read_jsonl(current))
+        current = folder / "dense.faiss"
+        dense = DenseIndex.load(current, **dense_params)
+        current = folder / "bm25"
+        keyword = KeywordIndex.load(current, len(chunks))
+    except Exception as exc:  # json, numpy, faiss and bm25s each raise their own kinds for a damaged file
+        raise IndexDamagedError(
+            f"{current} is damaged or missing ({type(exc).__name__}: {str(exc)[:120]}); "
+            f"rebuild: `rag index SRC... --out {root}`."
+        ) from exc
+    counts = {"chunks": len(chunks), "token lists": len(token_lists), "vectors": dense.size}
+    if (
+        len(set(counts.values())) > 1
+        or offset != len(sentences)
+        or any(c.doc_id not in documents for c in chunks.values())
+    ):
+        detail = ", ".join(f"{v} {k}" for k, v in counts.items()) + f", {len(sentences)} sentence vectors for {offset}"
+        raise IndexDamagedError(f"{folder} does not add up ({detail}); rebuild: `rag index SRC... --out {root}`.")
+    tokens = dict(zip(chunks, token_lists, strict=True))
+    return StoredIndex(documents, chunks, tokens, sentence_vectors, dense, keyword, manifest, version)
+
+
+def _current_or_none(root: Path) -> str | None:
+    try:
+        return current_version(root)
+    except IndexDamagedError:
+        return None
+
+
+def _digest(path: Path) -> dict:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Every file and folder under `root` on disk before the pointer switch names it."""
+    for path in sorted(root.rglob("*"), reverse=True):
+        if path.is_file():
+            with open(path, "rb+") as f:
+                os.fsync(f.fileno())
+        else:
+            _fsync_dir(path)
+    _fsync_dir(root)
 
 
 def _write_jsonl(path: Path, rows: Iterable) -> None:

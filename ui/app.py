@@ -8,16 +8,22 @@ Named API endpoints for `gradio_client`: `/answer` (question, kb name, history �
 
 from __future__ import annotations
 
+import contextlib
 import html
+import os
 import re
+import sys
+import tempfile
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
 
 import rag
-from rag import KnowledgeBase
+from rag import Config, KnowledgeBase
 from rag.config import RetrievalMode
 from rag.documents import DocumentError, read_path
 from rag.paths import index_root
@@ -25,42 +31,76 @@ from rag.paths import index_root
 from .render import CSS, example_questions, kb_summary, placeholder, reply_markdown, sources_html
 
 DEFAULT = "default"
-_NAME = re.compile(r"^[\w\u4e00-\u9fff-]{1,40}$")
+_NAME = re.compile(r"[\w\u4e00-\u9fff-]{1,40}")  # used with fullmatch: no newline, no path
 
 
 class KnowledgeBases:
-    """Indexes under `root`, each opened once per process; `default` is the bundled page."""
+    """Knowledge bases under `root`, opened on demand and held in a bounded LRU cache (they share one
+    encoder and reader, so each costs only its indexes); `default` is the bundled page."""
 
-    def __init__(self, root: str | Path | None = None, default_path: str | Path | None = None):
+    def __init__(
+        self, root: str | Path | None = None, default_path: str | Path | None = None, config: Config | None = None
+    ):
         self.root = Path(root) if root else index_root()
         self.default_path = Path(default_path) if default_path else None
-        self._open: dict[str, KnowledgeBase] = {}
+        self.limits = config or Config()
+        self._open: OrderedDict[str, KnowledgeBase] = OrderedDict()
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
         found = sorted(p.name for p in self.root.glob("*") if (p / "CURRENT").exists() and p.name != DEFAULT)
-        return [DEFAULT] + [n for n in found if not n.startswith("eval-")]
+        return [DEFAULT] + [n for n in found if _user_name(n)]
 
     def get(self, name: str | None) -> KnowledgeBase:
         name = name or DEFAULT
         with self._lock:
-            if name not in self._open:
-                if name == DEFAULT:
-                    kb = KnowledgeBase.open(self.default_path) if self.default_path else rag.default_kb()
-                else:
-                    if not _NAME.match(name) or not (self.root / name / "CURRENT").exists():
-                        raise ValueError(f"没有名为“{name}”的知识库。")
-                    kb = KnowledgeBase.open(self.root / name)
-                self._open[name] = kb
-            return self._open[name]
+            if name in self._open:
+                self._open.move_to_end(name)
+                return self._open[name]
+        if name == DEFAULT:
+            kb = KnowledgeBase.open(self.default_path) if self.default_path else rag.default_kb()
+        else:
+            if not _user_name(name) or not (self.root / name / "CURRENT").exists():
+                raise ValueError(f"没有名为“{name[:40]}”的知识库。")
+            kb = KnowledgeBase.open(self.root / name)
+        return self._remember(name, kb)
+
+    def _remember(self, name: str, kb: KnowledgeBase) -> KnowledgeBase:
+        with self._lock:
+            kb = self._open.setdefault(name, kb)
+            self._open.move_to_end(name)
+            while len(self._open) > max(1, self.limits.max_open_knowledge_bases):
+                self._open.popitem(last=False)
+            return kb
 
     def upload(self, name: str, files: list[str], progress=None) -> tuple[KnowledgeBase, list[str], list[str]]:
-        """Create knowledge base `name` from files, or add them to it. Returns (kb, added, failed)."""
-        if not _NAME.match(name or "") or name == DEFAULT:
-            raise ValueError("知识库名称只能包含中文、字母、数字、下划线或短横线（不能叫 default）。")
+        """Create knowledge base `name` from files, or add them to it. Returns (kb, added, failed).
+
+        Files are indexed, then their temporary copies are deleted; a file that cannot be read is
+        named in `failed` and the rest go in."""
+        try:
+            return self._upload(name, files)
+        finally:
+            for path in files:
+                _delete_upload(Path(path))
+
+    def _upload(self, name: str, files: list[str]) -> tuple[KnowledgeBase, list[str], list[str]]:
+        if not _user_name(name or ""):
+            raise ValueError(
+                "知识库名称只能包含中文、字母、数字、下划线或短横线"
+                "（最多 40 个字，不能叫 default，不能以 eval- 开头）。"
+            )
+        if len(files) > self.limits.max_upload_files:
+            raise ValueError(f"一次最多上传 {self.limits.max_upload_files} 个文件（这次 {len(files)} 个）。")
+        folder = self.root / name
+        if not (folder / "CURRENT").exists() and len(self.names()) > self.limits.max_knowledge_bases:
+            raise ValueError(f"知识库已达上限（{self.limits.max_knowledge_bases} 个）；请向已有知识库添加文件。")
         docs, failed = [], []
         for path in files:
             try:
+                size_mb = Path(path).stat().st_size / 2**20
+                if size_mb > self.limits.max_upload_mb:
+                    raise DocumentError(f"{path}: 文件 {size_mb:.0f} MB，超过 {self.limits.max_upload_mb} MB 的上限")
                 found = [d for d in read_path(Path(path)) if d.text.strip()]
                 if not found:
                     raise DocumentError(f"{path}: 文件是空的")
@@ -69,15 +109,35 @@ class KnowledgeBases:
                 failed.append(f"{Path(path).name}：{_short(exc)}")
         if not docs:
             raise ValueError("没有可以索引的文件。" + (" 失败：" + "；".join(failed) if failed else ""))
-        folder = self.root / name
-        with self._lock:
-            existing = self._open.get(name)
-        kb = existing or (KnowledgeBase.open(folder) if (folder / "CURRENT").exists() else KnowledgeBase(path=folder))
-        kb.add_documents(docs, progress=True)
-        kb.save(folder)
-        with self._lock:
-            self._open[name] = kb
-        return kb, [d.doc_id for d in docs], failed
+        kb = self._open.get(name) or (
+            KnowledgeBase.open(folder) if (folder / "CURRENT").exists() else KnowledgeBase(path=folder)
+        )
+        kb.update(add=docs, progress=True)  # under the write lock; questions see old or new, never neither
+        return self._remember(name, kb), [d.doc_id for d in docs], failed
+
+
+def _user_name(name: str) -> bool:
+    """A knowledge base people may open or create: not the bundled one, not an evaluation index."""
+    return bool(_NAME.fullmatch(name)) and name != DEFAULT and not name.startswith("eval-")
+
+
+def _delete_upload(path: Path) -> None:
+    """Gradio keeps uploads in its temp folder; once indexed they are not needed there."""
+    temp = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
+    try:
+        if path.resolve().is_relative_to(temp):
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+@contextlib.contextmanager
+def _client_errors() -> Iterator[None]:
+    """A bad request's message reaches the API client (gradio_client shows it), not only the server log."""
+    try:
+        yield
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise gr.Error(_short(exc)) from exc
 
 
 def _short(exc: Exception) -> str:
@@ -93,11 +153,13 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
 
     def answer_api(question: str, kb_name: str = DEFAULT, history: list[str] | None = None) -> dict:
         """Answer a question; returns Answer.to_dict() (citations quote the source verbatim)."""
-        return kbs.get(kb_name).answer(question, history=history or []).to_dict()
+        with _client_errors():
+            return kbs.get(kb_name).answer(question, history=history or []).to_dict()
 
     def search_api(question: str, kb_name: str = DEFAULT, k: int = 5, mode: str = "hybrid") -> list[dict]:
         """Ranked passages with keyword, dense and fused scores."""
-        return [h.to_dict() for h in kbs.get(kb_name).search(question, k=int(k), mode=mode)]
+        with _client_errors():
+            return [h.to_dict() for h in kbs.get(kb_name).search(question, k=int(k), mode=mode)]
 
     def respond(message, chat, asked, kb_name):
         """Stream the reply; the question box is emptied at once (not after), so typing a
@@ -150,7 +212,7 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
             return gr.update(), "没有选择文件。"
         try:
             kb, added, failed = kbs.upload((name or "").strip(), [f if isinstance(f, str) else f.name for f in files])
-        except ValueError as exc:
+        except (ValueError, RuntimeError) as exc:  # bad input, a busy writer, a full disk
             gr.Warning(_short(exc))
             return gr.update(), f"**未能索引：** {html.escape(_short(exc))}"
         status = (
@@ -240,15 +302,43 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
     return app
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, kb: str = DEFAULT, share: bool = False, **kwargs):
-    kbs = KnowledgeBases()
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def launch(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    kb: str = DEFAULT,
+    share: bool = False,
+    auth: list[tuple[str, str]] | None = None,
+    config: Config | None = None,
+    **kwargs,
+):
+    """Serve the chat window. Off loopback, anyone who can reach the port can ask and upload:
+    pass `auth` (user, password pairs) to require a login."""
+    config = config or Config()
+    kbs = KnowledgeBases(config=config)
     name = DEFAULT
     if kb != DEFAULT:
         path = Path(kb)
         kbs.root = path.parent if path.parent != Path("") else index_root()
         name = path.name
+    if (host not in LOOPBACK or share) and not auth:
+        print(
+            f"warning: serving on {host}{' and a public link' if share else ''} with no login; anyone who can "
+            "reach it can ask and upload. Use --auth USER:PASSWORD (or --auth-file) to require one.",
+            file=sys.stderr,
+        )
     app = build_app(kbs, name)
-    return app.launch(server_name=host, server_port=port, share=share, css=CSS, **kwargs)
+    return app.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        css=CSS,
+        auth=auth or None,
+        max_file_size=f"{config.max_upload_mb}mb",
+        **kwargs,
+    )
 
 
 if __name__ == "__main__":

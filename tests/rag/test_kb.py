@@ -1,8 +1,10 @@
+import errno
 import json
 
 import pytest
 
 from rag import Config, IndexMismatchError, KnowledgeBase
+from rag.store import StoreWriteError
 
 
 def test_search_returns_cited_passages(news_kb):
@@ -58,14 +60,15 @@ def test_interrupted_save_leaves_previous_index_usable(news_kb, monkeypatch, tmp
     kb = KnowledgeBase.open(news_kb.path)
     kb.save(tmp_path / "copy")
 
-    def boom(*a, **k):
-        raise OSError("disk full")
+    def disk_full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(kb.dense, "save", boom)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(kb.dense, "save", disk_full)
+    with pytest.raises(StoreWriteError, match="disk is full.*previous version is unchanged"):
         kb.save(tmp_path / "copy")
     reopened = KnowledgeBase.open(tmp_path / "copy")
     assert len(reopened.chunks) == len(news_kb.chunks)
+    assert not list((tmp_path / "copy").glob(".v*")) and len(list((tmp_path / "copy").glob("v*"))) == 1
 
 
 def test_missing_index_folder_says_how_to_build(tmp_path):

@@ -50,3 +50,20 @@ def test_upload_of_only_bad_files_is_a_message_not_a_traceback(client, tmp_path)
     bad.write_bytes(b"\x00\x01")
     _, status = client.predict([handle_file(str(bad))], "broken", api_name="/upload")
     assert status.startswith("**未能索引") and "data.bin" in status
+
+
+def test_api_errors_reach_the_client_with_their_message(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="k must be"):
+        client.predict("青岛", "default", -5, "hybrid", api_name="/search")
+    with pytest.raises(AppError, match="没有名为"):
+        client.predict("青岛", "no-such-kb", [], api_name="/answer")
+
+
+@pytest.mark.parametrize("name", ["bad\nname", "eval-qingdao_qa-default-onnx-int8", "../up", "default"])
+def test_upload_names_that_could_forge_logs_or_hit_internal_indexes_are_refused(client, tmp_path, name):
+    good = tmp_path / "tea.txt"
+    good.write_text("崂山绿茶\n\n崂山绿茶产自青岛崂山区。", encoding="utf-8")
+    _, status = client.predict([handle_file(str(good))], name, api_name="/upload")
+    assert "知识库名称只能" in status

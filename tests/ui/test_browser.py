@@ -45,3 +45,48 @@ def test_question_quote_and_source_highlight(app_url, tmp_path):
         page.screenshot(path=str(shot_dir / "chat.png"), full_page=True)
         browser.close()
     assert (shot_dir / "chat.png").stat().st_size > 10000
+
+
+def test_markup_in_a_document_shows_as_text_and_never_runs(tmp_path):
+    """Issue 10: a document carrying <img onerror> and <script> is quoted literally; nothing runs."""
+    from playwright.sync_api import sync_playwright
+
+    from rag import KnowledgeBase
+    from rag.ui.app import KnowledgeBases, build_app
+    from rag.ui.render import CSS
+
+    from .conftest import free_port
+
+    doc = tmp_path / "notice.txt"
+    doc.write_text(
+        "<img src=x onerror=window.__xss=1>公告\n\n"
+        "青岛<script>window.__xss=2</script>港<b onmouseover=window.__xss=3>2024年</b>货物吞吐量达到7.1亿吨。",
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase.build([doc], path=tmp_path / "kbs" / "notice")
+    app = build_app(KnowledgeBases(root=tmp_path / "kbs", default_path=kb.path))
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.locator("#question textarea").fill("青岛港2024年货物吞吐量是多少？")
+            page.locator("#send").click()
+            page.locator("#chat").get_by_text("7.1亿吨", exact=False).first.wait_for(timeout=120000)
+            page.locator("#sources").get_by_text("<script>", exact=False).first.wait_for(timeout=120000)
+            page.locator("#question textarea").fill("济南2019年的人口是多少？")  # the no-answer branch too
+            page.locator("#send").click()
+            page.wait_for_function(
+                "() => document.querySelector('#chat').innerText.includes('济南2019年')"
+                " && !document.querySelector('#chat').innerText.includes('正在检索')",
+                timeout=120000,
+            )
+            chat = page.locator("#chat").inner_text()
+            assert "<script>" in chat and "onmouseover" in chat  # the markup is shown as text
+            page.locator("#chat").get_by_text("onmouseover", exact=False).first.hover()
+            assert page.evaluate("window.__xss === undefined")  # and none of it ran
+            browser.close()
+    finally:
+        app.close()
