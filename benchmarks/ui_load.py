@@ -8,21 +8,16 @@ its own gradio_client) asks its questions one after another; all clients start t
 
 import argparse
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from chat_server import chat_server
 
 
 def main():
@@ -37,21 +32,7 @@ def main():
     questions = [
         json.loads(line)["question"] for line in (ROOT / "eval" / "qingdao_qa.jsonl").read_text("utf-8").splitlines()
     ]
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "chat", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(240):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.5)
+    with chat_server() as (_, url):
         Client(url, verbose=False).predict(questions[0], "default", [], api_name="/answer")  # warm
         times, errors = [], []
         barrier = threading.Barrier(args.clients)
@@ -84,9 +65,6 @@ def main():
         )
         for e in errors[:5]:
             print("error:", e)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":
