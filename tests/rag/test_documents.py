@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from rag.documents import DocumentError, load_documents
+from rag.documents import DocumentError, load_documents, read_path
 
 
 def test_gbk_utf8_bom_and_utf8_files_decode(tmp_path):
@@ -45,3 +45,11 @@ def test_undecodable_bytes_name_the_file(tmp_path):
 
     with pytest.raises(DocumentError, match="weird.txt"):
         decode_bytes(b"\x81\x30" * 3 + b"\x1b\x1c\x1d\x1e" * 20, "weird.txt")
+
+
+def test_a_broken_utf16_file_is_named_and_the_good_ones_still_load(tmp_path):
+    (tmp_path / "good.txt").write_text("崂山茶产自青岛。", encoding="utf-8")
+    (tmp_path / "broken.txt").write_bytes("青岛".encode("utf-16") + b"\x00\xd8")  # a lone surrogate half
+    with pytest.raises(DocumentError, match="broken.txt: a UTF-16 file with a broken character"):
+        read_path(tmp_path / "broken.txt")
+    assert [d.doc_id for d in load_documents([tmp_path])] == ["good.txt"]

@@ -180,3 +180,21 @@ def test_knowledge_bases_share_one_encoder_tokenizer_and_reader(news_kb, tmp_pat
     other = KnowledgeBase()
     assert other.encoder is news_kb.encoder and other.tokenizer is news_kb.tokenizer
     assert other.composer.reader is news_kb.composer.reader
+
+
+def test_a_read_only_disk_is_one_clear_error_and_the_old_version_answers(news_kb, tmp_path, monkeypatch):
+    import errno
+
+    root = tmp_path / "kb"
+    kb = KnowledgeBase.open(news_kb.path)
+    kb.save(root)
+
+    def read_only(*a, **k):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(store, "_write_jsonl", read_only)
+    with pytest.raises(store.StoreWriteError, match="Read-only file system.*previous version is unchanged"):
+        kb.update(add=[Document("x", FACT.format(n=1))])
+    monkeypatch.undo()
+    assert not list(root.glob(".v*")) and not store.check(root)
+    assert KnowledgeBase.open(root).answer("2024年青岛市进出口达多少亿元？").short == "9076.7亿元"
