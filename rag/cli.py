@@ -71,7 +71,7 @@ def main(verbose: bool) -> None:
 @BACKEND_OPTION
 @click.option("--add", "add_to", is_flag=True, help="Add to the existing index at --out instead of rebuilding.")
 def index(sources, out, model, user_dict, backend, add_to):
-    """Build (or extend) a knowledge base from .txt/.md/.jsonl files and folders."""
+    """Build (or extend) a knowledge base from .txt/.md/.jsonl/.pdf/.docx/.html files and folders."""
     try:
         if add_to:
             kb = KnowledgeBase.open(out, Config().replace(model=model) if model else None)

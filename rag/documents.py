@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 JSONL_SUFFIXES = {".jsonl"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | JSONL_SUFFIXES
+FORMAT_SUFFIXES = {".pdf", ".docx", ".html", ".htm"}  # rag.formats
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | JSONL_SUFFIXES | FORMAT_SUFFIXES
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 
@@ -29,11 +30,29 @@ class DocumentError(ValueError):
 
 
 @dataclass(frozen=True)
+class Location:
+    """Where `text[start:end]` of a document stands in the original file."""
+
+    start: int
+    end: int
+    page: int | None = None  # 1-based page of a PDF
+    section: str = ""  # heading path in a Word file or web page: "一、总体要求 / （一）目标"
+
+
+@dataclass(frozen=True)
 class Document:
     doc_id: str
     text: str
     title: str = ""
     source: str = ""
+    locations: tuple[Location, ...] = ()  # empty for plain text
+
+    def locate(self, offset: int) -> Location | None:
+        """The location holding character `offset`, if the reader recorded any."""
+        for loc in self.locations:
+            if loc.start <= offset < loc.end:
+                return loc
+        return None
 
 
 def decode_bytes(data: bytes, name: str) -> str:
@@ -66,7 +85,7 @@ def looks_binary(data: bytes) -> bool:
 def read_text_file(path: Path, doc_id: str) -> Document:
     data = path.read_bytes()
     if looks_binary(data):
-        raise DocumentError(f"{path}: binary file, not text; only .txt, .md and .jsonl are indexed.")
+        raise DocumentError(f"{path}: binary file, not text; .txt, .md, .jsonl, .pdf, .docx and .html are indexed.")
     return Document(doc_id=doc_id, text=decode_bytes(data, str(path)), source=str(path))
 
 
@@ -108,6 +127,10 @@ def read_path(path: Path, doc_id: str | None = None) -> list[Document]:
         return read_jsonl(path)
     if suffix in TEXT_SUFFIXES:
         return [read_text_file(path, doc_id or path.name)]
+    if suffix in FORMAT_SUFFIXES:
+        from .formats import READERS
+
+        return READERS[suffix](path, doc_id or path.name)
     raise DocumentError(
         f"{path}: unsupported file type {suffix or '(none)'}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}."
     )

@@ -32,6 +32,10 @@ class Evidence:
         return self.documents[doc_id].text
 
     def answered(self, short: str | None, citations: list[Citation], score: float | None = None) -> Answer:
+        for c in citations:  # where each quote stands in the original file, when its reader knew
+            loc = self.documents[c.doc_id].locate(c.start)
+            if loc is not None:
+                c.page, c.section = loc.page, loc.section
         answer = Answer(self.question, "", short, False, citations, self.hits, searched=self.question, score=score)
         answer.text = render_text(answer)
         return answer

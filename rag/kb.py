@@ -109,7 +109,9 @@ class KnowledgeBase:
         """A new knowledge base from files and folders (replacing any saved at `path`)."""
         docs = load_documents(sources)
         if not docs:
-            raise ValueError("no readable documents in the given sources (.txt, .md or .jsonl files).")
+            raise ValueError(
+                "no readable documents in the given sources (.txt, .md, .jsonl, .pdf, .docx or .html files)."
+            )
         kb = cls(config, path)
         kb.add_documents(docs, progress=progress)
         if path:

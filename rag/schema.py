@@ -33,6 +33,8 @@ class Citation:
     chunk_id: str = ""
     answer_start: int | None = None  # the short answer inside the quote: document[answer_start:answer_end]
     answer_end: int | None = None
+    page: int | None = None  # where the quote stands in the original file: its PDF page,
+    section: str = ""  # or its heading path in a Word file or web page
 
     def to_dict(self) -> dict:
         return asdict(self)

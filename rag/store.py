@@ -26,7 +26,7 @@ import numpy as np
 
 from .chunking import Chunk
 from .dense import DenseIndex
-from .documents import Document
+from .documents import Document, Location
 from .keyword_index import KeywordIndex
 
 FORMAT_VERSION = 1
@@ -133,10 +133,7 @@ def save(root: Path, stored: StoredIndex) -> str:
     try:
         tmp.mkdir(parents=True)
         rows = sorted(stored.chunks)
-        _write_jsonl(
-            tmp / "documents.jsonl",
-            ({"id": d.doc_id, "title": d.title, "text": d.text, "source": d.source} for d in stored.documents.values()),
-        )
+        _write_jsonl(tmp / "documents.jsonl", (_document_row(d) for d in stored.documents.values()))
         _write_jsonl(tmp / "chunks.jsonl", ({"row": r, **stored.chunks[r].to_dict()} for r in rows))
         _write_jsonl(tmp / "tokens.jsonl", (stored.tokens[r] for r in rows))
         sentences = [stored.sentence_vectors[r] for r in rows]
@@ -205,10 +202,7 @@ def load(root: Path, **dense_params) -> StoredIndex:
     folder = root / version
     current = folder / "documents.jsonl"
     try:
-        documents = {
-            row["id"]: Document(row["id"], row["text"], row["title"], row.get("source", ""))
-            for row in _read_jsonl(current)
-        }
+        documents = {row["id"]: _document(row) for row in _read_jsonl(current)}
         current = folder / "sentences.npy"
         sentences = np.load(current)
         chunks: dict[int, Chunk] = {}
@@ -241,6 +235,18 @@ def load(root: Path, **dense_params) -> StoredIndex:
         raise IndexDamagedError(f"{folder} does not add up ({detail}); rebuild: `rag index SRC... --out {root}`.")
     tokens = dict(zip(chunks, token_lists, strict=True))
     return StoredIndex(documents, chunks, tokens, sentence_vectors, dense, keyword, manifest, version)
+
+
+def _document_row(d: Document) -> dict:
+    row = {"id": d.doc_id, "title": d.title, "text": d.text, "source": d.source}
+    if d.locations:
+        row["locations"] = [[loc.start, loc.end, loc.page, loc.section] for loc in d.locations]
+    return row
+
+
+def _document(row: dict) -> Document:
+    locations = tuple(Location(*loc) for loc in row.get("locations", ()))
+    return Document(row["id"], row["text"], row["title"], row.get("source", ""), locations)
 
 
 def _current_or_none(root: Path) -> str | None:

@@ -272,7 +272,10 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
                     headers=["排名", "标题", "关键词分", "向量分", "融合分", "段落"], wrap=True, interactive=False
                 )
             with gr.Tab("知识库管理"):
-                gr.Markdown("上传 .txt、.md、.jsonl 文件，新建知识库或添加到已有知识库（同名即添加）。")
+                gr.Markdown(
+                    "上传 .txt、.md、.jsonl、.pdf（有文字层）、.docx、.html 文件，"
+                    "新建知识库或添加到已有知识库（同名即添加）。"
+                )
                 files = gr.File(label="文件", file_count="multiple", type="filepath")
                 new_name = gr.Textbox(label="知识库名称", value="my_docs")
                 up_go = gr.Button("索引上传的文件", variant="primary")

@@ -72,10 +72,21 @@ def sources_html(kb: KnowledgeBase, answer: Answer | None) -> str:
         )
         cards.append(
             f"<div class='src-card' id='src-{c.n}'><div class='src-head'>[{c.n}] 《{html.escape(c.title)}》</div>"
-            f"<div class='src-meta'>{html.escape(c.doc_id)} · 第 {c.start}–{c.end} 字</div>"
+            f"<div class='src-meta'>{html.escape(_where(c))}</div>"
             f"<div class='src-body'>{body}</div></div>"
         )
     return "".join(cards)
+
+
+def _where(c) -> str:
+    """doc id, page or heading path, character offsets: enough to find the quote in the original."""
+    parts = [c.doc_id]
+    if c.page:
+        parts.append(f"第 {c.page} 页")
+    if c.section:
+        parts.append(c.section)
+    parts.append(f"第 {c.start}–{c.end} 字")
+    return " · ".join(parts)
 
 
 def _quote_html(doc: str, start: int, end: int, answer_start: int | None, answer_end: int | None) -> str:

@@ -1,0 +1,84 @@
+"""The bundled page rebuilt as a Word file, a web page and a PDF — real files for the format
+readers' tests and `benchmarks/formats.py`, made from the page's own articles and paragraphs.
+
+The PDF is printed by headless Chromium (Debian's, with the CJK font CI installs) from the web
+page, so it has real Chinese line breaks, running layout and a text layer.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag.chunking import paragraphs, repaired
+from rag.documents import load_documents
+from rag.paths import bundled_corpus
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def articles() -> list[tuple[str, list[str]]]:
+    """(headline, paragraphs) of each article of the bundled page, in order."""
+    out: list[tuple[str, list[str]]] = []
+    for doc in load_documents([bundled_corpus()]):
+        for para in paragraphs(doc):
+            text = repaired("".join(doc.text[b.start : b.end] for b in para.pieces))
+            if not out or out[-1][0] != para.title:
+                out.append((para.title, []))
+            out[-1][1].append(" ".join(text.split()))
+    return out
+
+
+def write_docx(path: Path) -> Path:
+    import docx
+
+    word = docx.Document()
+    for title, paras in articles():
+        word.add_heading(title, level=1)
+        for p in paras:
+            word.add_paragraph(p)
+    section = word.sections[0]
+    section.header.paragraphs[0].text = "大众日报·青岛新闻 页眉"  # headers must not reach the text
+    word.save(str(path))
+    return path
+
+
+def write_html(path: Path) -> Path:
+    body = "".join(
+        f"<article><h2>{html.escape(t)}</h2>" + "".join(f"<p>{html.escape(p)}</p>" for p in ps) + "</article>"
+        for t, ps in articles()
+    )
+    path.write_text(
+        "<!doctype html><html lang='zh'><head><meta charset='utf-8'><title>青岛新闻</title>"
+        "<style>body{font-family:'WenQuanYi Zen Hei';font-size:14px;width:40em}</style></head><body>"
+        "<nav><a href='/'>首页</a> <a href='/news'>新闻</a> <a href='/about'>关于我们</a></nav>"
+        f"<main>{body}</main><footer>版权所有 © 2025 示例网站 · 联系我们</footer></body></html>",
+        encoding="utf-8",
+    )
+    return path
+
+
+def write_pdf(path: Path, work: Path) -> Path:
+    """Chromium prints the web page (A4, several pages, page numbers in the footer)."""
+    page = write_html(work / "page-for-pdf.html")
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={path}",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return path

@@ -1,0 +1,94 @@
+"""PDF, Word and web-page readers on the bundled page rebuilt in each format (benchmarks/format_files.py)."""
+
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from rag import KnowledgeBase
+from rag.documents import DocumentError, read_path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import format_files
+
+QUESTION, ANSWER, ARTICLE = "2024年青岛市进出口达多少亿元？", "9076.7亿元", "2024年青岛进出口达9076.7亿元"
+needs_chromium = pytest.mark.skipif(not Path(format_files.CHROMIUM).exists(), reason="Chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    work = tmp_path_factory.mktemp("formats")
+    out = {"docx": format_files.write_docx(work / "page.docx"), "html": format_files.write_html(work / "page.html")}
+    if Path(format_files.CHROMIUM).exists():
+        out["pdf"] = format_files.write_pdf(work / "page.pdf", work)
+    return out
+
+
+def _answer(path: Path):
+    kb = KnowledgeBase.build([path])
+    a = kb.answer(QUESTION)
+    c = a.citations[0]
+    assert a.short == ANSWER and kb.document(c.doc_id)[c.start : c.end] == c.quote
+    return kb, c
+
+
+def test_word_headings_become_the_section_and_headers_stay_out(files):
+    kb, c = _answer(files["docx"])
+    assert ARTICLE in c.section and c.page is None
+    assert "页眉" not in kb.document("page.docx")
+
+
+def test_web_page_main_text_only_with_its_headings(files):
+    kb, c = _answer(files["html"])
+    text = kb.document("page.html")
+    assert ARTICLE in c.section and "关于我们" not in text and "版权所有" not in text
+
+
+@needs_chromium
+def test_pdf_text_layer_lines_joined_and_the_page_cited(files):
+    kb, c = _answer(files["pdf"])
+    assert c.page is not None and c.page >= 1
+    text = kb.document("page.pdf")
+    assert "帮助企业拓展国际市场" in text  # a sentence the PDF breaks across lines, joined without a space
+    assert c.to_dict()["page"] == c.page
+
+
+@pytest.mark.parametrize(
+    "name,data,reason",
+    [
+        ("empty.pdf", b"", "cannot open this PDF"),
+        ("cut.pdf", b"%PDF-1.7\n1 0 obj\n<<", "cannot open this PDF"),
+        ("other.docx", None, "not a readable Word"),
+        ("noise.docx", b"PK\x03\x04 not really", "not a readable Word"),
+        ("empty.html", b"<html><body><nav>menu</nav></body></html>", "no main text"),
+    ],
+)
+def test_unreadable_files_are_named_with_the_reason(tmp_path, name, data, reason):
+    path = tmp_path / name
+    if data is None:  # a zip of something else
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("hello.txt", "not a Word document")
+    else:
+        path.write_bytes(data)
+    with pytest.raises(DocumentError, match=reason):
+        read_path(path)
+
+
+@needs_chromium
+def test_a_pdf_without_text_is_named(tmp_path):
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument.new()
+    pdf.new_page(595, 842)
+    pdf.save(str(tmp_path / "scan.pdf"))
+    with pytest.raises(DocumentError, match="no text layer"):
+        read_path(tmp_path / "scan.pdf")
+
+
+def test_a_folder_of_mixed_files_indexes_the_readable_ones(files, tmp_path):
+    (tmp_path / "a.docx").write_bytes(files["docx"].read_bytes())
+    (tmp_path / "b.html").write_bytes(files["html"].read_bytes())
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-garbage")
+    kb = KnowledgeBase.build([tmp_path])
+    assert set(kb.documents) == {"a.docx", "b.html"}
