@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 JSONL_SUFFIXES = {".jsonl"}
-FORMAT_SUFFIXES = {".pdf", ".docx", ".html", ".htm"}  # rag.formats
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}  # read by OCR
+FORMAT_SUFFIXES = {".pdf", ".docx", ".html", ".htm"} | IMAGE_SUFFIXES  # rag.formats
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | JSONL_SUFFIXES | FORMAT_SUFFIXES
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 

@@ -1,4 +1,5 @@
-"""Readers for documents other than plain text: PDF (text layer), Word `.docx`, saved web pages.
+"""Readers for documents other than plain text: PDF (text layer, or OCR for scanned pages), Word
+`.docx`, saved web pages, and images (OCR).
 
 Each reader returns `Document`s whose `text` is exactly what gets quoted, plus `locations`:
 which character ranges came from which page (PDF) or under which heading path (Word, HTML), so a
@@ -12,11 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..documents import Document
-from . import docx, html, pdf
+from . import docx, html, ocr, pdf
 
 READERS: dict[str, Callable[[Path, str], list[Document]]] = {
     ".pdf": pdf.read,
     ".docx": docx.read,
     ".html": html.read,
     ".htm": html.read,
+    **dict.fromkeys(ocr.IMAGE_SUFFIXES, ocr.read_image),
 }

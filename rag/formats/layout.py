@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import statistics
+
 from ..documents import Document, Location
+
+_ENDS_SENTENCE = re.compile(r"[。！？!?；;：:…”」』）)]$")
+_LATIN_END = re.compile(r"[A-Za-z0-9,.;:]$")
+_LATIN_START = re.compile(r"^[A-Za-z0-9(]")
 
 
 class TextBuilder:
@@ -40,3 +47,30 @@ class TextBuilder:
 
     def document(self, doc_id: str, title: str, source: str) -> Document:
         return Document(doc_id, "".join(self.parts), title, source, tuple(self.locations))
+
+
+def lines_to_paragraphs(lines: list[str]) -> list[str]:
+    """Lines of a page (PDF text layer or OCR) as paragraphs: joined without a space inside Chinese
+    sentences; a line shorter than the page's usual one that ends a sentence, a very short line, or
+    a short line without sentence punctuation (a heading) ends its paragraph."""
+    if not lines:
+        return []
+    usual = statistics.median(len(ln) for ln in lines)
+    out, current = [], ""
+    for line in lines:
+        current = _join(current, line)
+        short = len(line) < 0.85 * usual
+        heading = len(line) <= 30 and not _ENDS_SENTENCE.search(line) and short
+        if heading or (short and _ENDS_SENTENCE.search(line)) or (short and len(line) < 0.5 * usual):
+            out.append(current)
+            current = ""
+    if current:
+        out.append(current)
+    return out
+
+
+def _join(left: str, right: str) -> str:
+    if not left:
+        return right
+    space = " " if _LATIN_END.search(left) and _LATIN_START.match(right) else ""
+    return left + space + right

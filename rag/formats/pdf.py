@@ -4,48 +4,53 @@ PDF text comes as lines. Chinese lines break inside sentences, so lines are join
 space (a space stays between two Latin words); a line shorter than the page's usual line, or a
 short line with no sentence punctuation (a heading), ends its paragraph. Lines that repeat at
 the top or bottom of most pages (running headers, footers) and bare page numbers are dropped.
-Pages without a text layer (scans) are named: OCR is not part of this reader.
+Pages without a text layer (scans) are rendered and read by OCR (`ocr.py`).
 """
 
 from __future__ import annotations
 
 import re
-import statistics
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from ..documents import Document, DocumentError
-from .layout import TextBuilder
+from . import ocr
+from .layout import TextBuilder, lines_to_paragraphs
 
 _PAGE_NUMBER = re.compile(r"^[-—–\s]*(?:第\s*)?\d{1,4}\s*(?:页|/\s*\d{1,4})?[-—–\s]*$")
-_ENDS_SENTENCE = re.compile(r"[。！？!?；;：:…”」』）)]$")
-_LATIN_END = re.compile(r"[A-Za-z0-9,.;:]$")
-_LATIN_START = re.compile(r"^[A-Za-z0-9(]")
 
 
 def read(path: Path, doc_id: str) -> list[Document]:
     import pypdfium2 as pdfium
+    from tqdm import tqdm
 
     try:
         pdf = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
         reason = "it is encrypted (remove the password first)" if "password" in str(exc).lower() else str(exc)
         raise DocumentError(f"{path}: cannot open this PDF: {reason}.") from None
-    pages = []
+    pages, scanned = [], []
     try:
-        for page in pdf:
+        for number, page in enumerate(tqdm(pdf, desc=f"reading {path.name}", unit="page", leave=False), 1):
             text = page.get_textpage().get_text_range()
-            pages.append([line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")])
+            lines = [ln.strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+            if not any(lines):  # no text layer: a scanned page
+                lines = ocr.page_lines(np.asarray(page.render(scale=ocr.RENDER_SCALE).to_pil().convert("RGB")))
+                scanned.append(number)
+            pages.append(lines)
+            page.close()
     finally:
         pdf.close()
     if not any(line for lines in pages for line in lines):
-        raise DocumentError(f"{path}: no text layer (a scanned PDF?); OCR it first, or leave it out.")
+        raise DocumentError(f"{path}: no text found, neither a text layer nor by OCR.")
     furniture = _running_lines(pages)
     out = TextBuilder()
     for number, lines in enumerate(pages, 1):
         out.page = number
         kept = [ln for ln in lines if ln and not _PAGE_NUMBER.match(ln) and _shape(ln) not in furniture]
-        for paragraph in _paragraphs(kept):
+        for paragraph in lines_to_paragraphs(kept):
             out.paragraph(paragraph)
     return [out.document(doc_id, "", str(path))]  # chunks take their titles from heading lines
 
@@ -63,27 +68,3 @@ def _running_lines(pages: list[list[str]]) -> set[str]:
         body = [ln for ln in lines if ln]
         seen.update({_shape(ln) for ln in body[:2] + body[-2:]})
     return {shape for shape, n in seen.items() if n >= max(3, len(pages) // 2)}
-
-
-def _paragraphs(lines: list[str]) -> list[str]:
-    if not lines:
-        return []
-    usual = statistics.median(len(ln) for ln in lines)
-    out, current = [], ""
-    for line in lines:
-        current = _join(current, line)
-        short = len(line) < 0.85 * usual
-        heading = len(line) <= 30 and not _ENDS_SENTENCE.search(line) and short
-        if heading or (short and _ENDS_SENTENCE.search(line)) or (short and len(line) < 0.5 * usual):
-            out.append(current)
-            current = ""
-    if current:
-        out.append(current)
-    return out
-
-
-def _join(left: str, right: str) -> str:
-    if not left:
-        return right
-    space = " " if _LATIN_END.search(left) and _LATIN_START.match(right) else ""
-    return left + space + right

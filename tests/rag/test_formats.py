@@ -82,8 +82,25 @@ def test_a_pdf_without_text_is_named(tmp_path):
     pdf = pdfium.PdfDocument.new()
     pdf.new_page(595, 842)
     pdf.save(str(tmp_path / "scan.pdf"))
-    with pytest.raises(DocumentError, match="no text layer"):
+    with pytest.raises(DocumentError, match="no text found, neither a text layer nor by OCR"):
         read_path(tmp_path / "scan.pdf")
+
+
+@needs_chromium
+def test_a_scanned_page_is_read_by_ocr_and_cited_with_its_page(files, tmp_path):
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(files["pdf"]))
+    image = pdf[0].render(scale=2).to_pil().convert("RGB")  # page 1 as a scan: pixels, no text layer
+    pdf.close()
+    image.save(tmp_path / "scan.pdf")
+    image.save(tmp_path / "scan.png")
+    for name in ("scan.pdf", "scan.png"):
+        doc = read_path(tmp_path / name)[0]
+        assert "创新型产业体系" in doc.text and doc.locations[0].page == 1
+    kb = KnowledgeBase.build([tmp_path / "scan.pdf"])
+    a = kb.answer("青岛规上高技术制造业增加值年均增长多少？")
+    assert a.short and "15%" in a.short and a.citations[0].page == 1
 
 
 def test_a_folder_of_mixed_files_indexes_the_readable_ones(files, tmp_path):
