@@ -70,10 +70,24 @@ def main(verbose: bool) -> None:
 @click.option("--user-dict", default=None, help="jieba user dictionary for domain terms.")
 @BACKEND_OPTION
 @click.option("--add", "add_to", is_flag=True, help="Add to the existing index at --out instead of rebuilding.")
-def index(sources, out, model, user_dict, backend, add_to):
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Sync the existing index at --out with SOURCES: re-read changed files only (by hash), drop deleted ones.",
+)
+def index(sources, out, model, user_dict, backend, add_to, update):
     """Build (or extend) a knowledge base from .txt/.md/.jsonl/.pdf/.docx/.html files and folders."""
     try:
-        if add_to:
+        if update:
+            kb = KnowledgeBase.open(out, Config().replace(model=model) if model else None)
+            report = kb.sync(sources, progress=True)
+            for problem in report["failed"]:
+                click.echo(f"skipped: {problem}", err=True)
+            click.echo(
+                f"{out}: {len(report['added'])} read, {len(report['removed'])} removed, "
+                f"{len(report['unchanged'])} unchanged; {len(kb.documents)} documents, {len(kb.chunks)} chunks"
+            )
+        elif add_to:
             kb = KnowledgeBase.open(out, Config().replace(model=model) if model else None)
             ids = kb.add(sources, progress=True)
             click.echo(f"added {len(ids)} documents to {out}: {len(kb.documents)} documents, {len(kb.chunks)} chunks")

@@ -8,6 +8,8 @@ warning that names them; malformed input that the user asked for is an error.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import re
@@ -47,6 +49,7 @@ class Document:
     title: str = ""
     source: str = ""
     locations: tuple[Location, ...] = ()  # empty for plain text
+    digest: str = ""  # SHA-256 of the file it was read from: `KnowledgeBase.sync` re-reads changed files only
 
     def locate(self, offset: int) -> Location | None:
         """The location holding character `offset`, if the reader recorded any."""
@@ -123,6 +126,19 @@ def iter_files(root: Path) -> Iterable[Path]:
 def read_path(path: Path, doc_id: str | None = None) -> list[Document]:
     """Documents in one file; `DocumentError` (naming the file) when it cannot be read."""
     path = Path(path)
+    digest = file_digest(path)
+    return [dataclasses.replace(d, digest=digest) for d in _read_path(path, doc_id)]
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_path(path: Path, doc_id: str | None) -> list[Document]:
     suffix = path.suffix.lower()
     if suffix in JSONL_SUFFIXES:
         return read_jsonl(path)

@@ -21,7 +21,7 @@ from .composers import create_composer
 from .config import Config, RetrievalMode
 from .conversation import contextualize
 from .dense import DenseIndex, choose_kind
-from .documents import Document, load_documents
+from .documents import SUPPORTED_SUFFIXES, Document, DocumentError, file_digest, iter_files, load_documents, read_path
 from .embedding import shared_encoder
 from .evidence import Evidence
 from .keyword_index import KeywordIndex, shared_tokenizer
@@ -123,6 +123,48 @@ class KnowledgeBase:
         docs = load_documents(sources)
         self.update(add=docs, progress=progress)
         return [d.doc_id for d in docs]
+
+    def sync(self, sources: Iterable[str | Path], progress: bool = False) -> dict[str, list[str]]:
+        """Bring the knowledge base in line with files and folders, as one update: files whose content
+        changed (by SHA-256) or that are new are read again, unchanged ones are not, and documents whose
+        file is gone from a synced folder leave. Returns the ids added, removed and unchanged, and the
+        files that could not be read."""
+        files: dict[Path, str] = {}  # file -> the document id its first document gets
+        roots = []
+        for source in sources:
+            root = Path(source)
+            if not root.exists():
+                raise FileNotFoundError(f"{root}: no such file or folder. Check the path and try again.")
+            roots.append(root.resolve())
+            for path in iter_files(root):
+                if path.suffix.lower() in SUPPORTED_SUFFIXES:
+                    files[path] = path.name if path == root else path.relative_to(root).as_posix()
+        by_source: dict[Path, list[Document]] = {}
+        for doc in self.documents.values():
+            if doc.source:
+                by_source.setdefault(Path(doc.source).resolve(), []).append(doc)
+        add: list[Document] = []
+        remove: list[str] = []
+        unchanged: list[str] = []
+        failed: list[str] = []
+        for path, doc_id in files.items():
+            old = by_source.get(path.resolve(), [])
+            if old and all(d.digest and d.digest == file_digest(path) for d in old):
+                unchanged += [d.doc_id for d in old]
+                continue
+            try:
+                new = read_path(path, doc_id)
+            except DocumentError as exc:
+                failed.append(str(exc))
+                continue
+            add += new
+            remove += [d.doc_id for d in old if d.doc_id not in {n.doc_id for n in new}]
+        present = {p.resolve() for p in files}
+        for source, docs in by_source.items():
+            if source not in present and any(source.is_relative_to(r) for r in roots):
+                remove += [d.doc_id for d in docs]
+        self.update(add=add, remove=remove, progress=progress)
+        return {"added": [d.doc_id for d in add], "removed": remove, "unchanged": unchanged, "failed": failed}
 
     def remove(self, doc_ids: Iterable[str]) -> None:
         self.update(remove=list(doc_ids))

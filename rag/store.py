@@ -238,7 +238,7 @@ def load(root: Path, **dense_params) -> StoredIndex:
 
 
 def _document_row(d: Document) -> dict:
-    row: dict[str, object] = {"id": d.doc_id, "title": d.title, "text": d.text, "source": d.source}
+    row: dict[str, object] = {"id": d.doc_id, "title": d.title, "text": d.text, "source": d.source, "digest": d.digest}
     if d.locations:
         row["locations"] = [[loc.start, loc.end, loc.page, loc.section] for loc in d.locations]
     return row
@@ -246,7 +246,7 @@ def _document_row(d: Document) -> dict:
 
 def _document(row: dict) -> Document:
     locations = tuple(Location(*loc) for loc in row.get("locations", ()))
-    return Document(row["id"], row["text"], row["title"], row.get("source", ""), locations)
+    return Document(row["id"], row["text"], row["title"], row.get("source", ""), locations, row.get("digest", ""))
 
 
 def _current_or_none(root: Path) -> str | None:

@@ -74,3 +74,27 @@ def test_interrupted_save_leaves_previous_index_usable(news_kb, monkeypatch, tmp
 def test_missing_index_folder_says_how_to_build(tmp_path):
     with pytest.raises(FileNotFoundError, match="rag index"):
         KnowledgeBase.open(tmp_path / "none")
+
+
+def test_update_rereads_changed_files_only_and_drops_deleted_ones(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("崂山茶\n\n崂山茶2024年产量达到300吨。", encoding="utf-8")
+    (docs / "b.md").write_text("# 青岛啤酒\n\n青岛啤酒节2024年接待游客600万人次。", encoding="utf-8")
+    kb = KnowledgeBase.build([docs], path=tmp_path / "kb")
+    assert kb.sync([docs]) == {"added": [], "removed": [], "unchanged": ["a.txt", "b.md"], "failed": []}
+    (docs / "a.txt").write_text("崂山茶\n\n崂山茶2024年产量达到350吨。", encoding="utf-8")
+    (docs / "b.md").unlink()
+    (docs / "c.txt").write_text("海水稻\n\n青岛海水稻2024年亩产达到500公斤。", encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "index", str(docs), "--out", str(tmp_path / "kb"), "--update"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0 and "2 read, 1 removed, 0 unchanged" in out.stdout, out.stderr
+    again = KnowledgeBase.open(tmp_path / "kb")
+    assert set(again.documents) == {"a.txt", "c.txt"}
+    assert again.answer("崂山茶2024年产量是多少？").short == "350吨"
