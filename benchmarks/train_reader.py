@@ -45,8 +45,9 @@ from rag import Config
 from rag.chunking import char_map
 from rag.evaluation import read_squad
 from rag.kb import open_or_build
+from rag.paths import file_sha256
 from rag.reader import PairEncoder, Passage
-from rag.reader_export import INFO_FILE, WEIGHTS_FILE, models_root, sha256
+from rag.reader_export import INFO_FILE, WEIGHTS_FILE, models_root
 
 DATA = Path(os.environ.get("RAG_DATA_DIR") or ROOT.parent / "shared" / "data")
 SOURCES = {
@@ -496,7 +497,7 @@ def stage_export() -> None:
         "trained_on": time.strftime("%Y-%m-%d"),
         "machine": f"{os.cpu_count()} CPU cores, torch {__import__('torch').__version__}",
         "threshold": 0.0,
-        "sha256": sha256(WEIGHTS_FILE),
+        "sha256": file_sha256(WEIGHTS_FILE),
         "bytes": WEIGHTS_FILE.stat().st_size,
     }
     old = json.loads(INFO_FILE.read_text("utf-8")) if INFO_FILE.exists() else {}

@@ -9,7 +9,6 @@ warning that names them; malformed input that the user asked for is an error.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import re
@@ -17,6 +16,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from .paths import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +127,8 @@ def iter_files(root: Path) -> Iterable[Path]:
 def read_path(path: Path, doc_id: str | None = None) -> list[Document]:
     """Documents in one file; `DocumentError` (naming the file) when it cannot be read."""
     path = Path(path)
-    digest = file_digest(path)
+    digest = file_sha256(path)
     return [dataclasses.replace(d, digest=digest) for d in _read_path(path, doc_id)]
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _read_path(path: Path, doc_id: str | None) -> list[Document]:

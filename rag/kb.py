@@ -21,10 +21,11 @@ from .composers import create_composer
 from .config import Config, RetrievalMode
 from .conversation import contextualize
 from .dense import DenseIndex, choose_kind
-from .documents import SUPPORTED_SUFFIXES, Document, DocumentError, file_digest, iter_files, load_documents, read_path
+from .documents import SUPPORTED_SUFFIXES, Document, DocumentError, iter_files, load_documents, read_path
 from .embedding import shared_encoder
 from .evidence import Evidence
 from .keyword_index import KeywordIndex, shared_tokenizer
+from .paths import file_sha256
 from .retriever import HybridRetriever, Ranked
 from .schema import Answer, Hit
 from .store import FORMAT_VERSION, IndexMismatchError, StoredIndex, read_manifest
@@ -149,7 +150,7 @@ class KnowledgeBase:
         failed: list[str] = []
         for path, doc_id in files.items():
             old = by_source.get(path.resolve(), [])
-            if old and all(d.digest and d.digest == file_digest(path) for d in old):
+            if old and all(d.digest and d.digest == file_sha256(path) for d in old):
                 unchanged += [d.doc_id for d in old]
                 continue
             try:

@@ -8,6 +8,7 @@ knowledge bases go to the user's data folder. Environment variables override bot
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -34,6 +35,15 @@ def index_root() -> Path:
     import platformdirs
 
     return platformdirs.user_data_path("rag") / "index"
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def cache_root() -> Path:

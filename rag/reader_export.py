@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import onnx_export
 from .onnx_export import step
-from .paths import cache_root
+from .paths import cache_root, file_sha256
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "reader"
 WEIGHTS_FILE = WEIGHTS_DIR / "reader.safetensors"
@@ -28,14 +28,6 @@ DEFAULT_READER = "default"
 
 class ReaderWeightsError(RuntimeError):
     """The shipped reader weights are missing or do not match their recorded hash."""
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def shipped_info(weights: Path = WEIGHTS_FILE, info: Path = INFO_FILE) -> dict:
@@ -53,7 +45,7 @@ def shipped_info(weights: Path = WEIGHTS_FILE, info: Path = INFO_FILE) -> dict:
 def _checked_record(weights: Path, info: Path, state: tuple) -> dict:
     """Hash the weights once per file state: start-up asks for the record several times."""
     record = json.loads(info.read_text("utf-8"))
-    actual = sha256(weights)
+    actual = file_sha256(weights)
     if actual != record.get("sha256"):
         raise ReaderWeightsError(
             f"{weights} does not match the hash in {info.name} ({actual[:12]} != {str(record.get('sha256'))[:12]}); "

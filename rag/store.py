@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from .chunking import Chunk
 from .dense import DenseIndex
 from .documents import Document, Location
 from .keyword_index import KeywordIndex
+from .paths import file_sha256
 
 FORMAT_VERSION = 1
 WRITE_LOCK_TIMEOUT = 120.0  # seconds a writer waits for another to finish
@@ -257,11 +257,7 @@ def _current_or_none(root: Path) -> str | None:
 
 
 def _digest(path: Path) -> dict:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
+    return {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def _fsync_dir(path: Path) -> None:
