@@ -145,6 +145,8 @@ class Paragraph:
 
 def paragraphs(doc: Document) -> list[Paragraph]:
     """Body paragraphs (broken ones glued back) with their article title and section."""
+    if any(loc.heading for loc in doc.locations):
+        return _structured_paragraphs(doc)
     blocks = split_blocks(doc.text)
     classify(blocks)
     out: list[Paragraph] = []
@@ -182,6 +184,20 @@ def paragraphs(doc: Document) -> list[Paragraph]:
             pieces.append(blocks[i + len(pieces)])
         out.append(Paragraph(pieces, title or _fallback_title(doc), section))
         i += len(pieces)
+    return out
+
+
+def _structured_paragraphs(doc: Document) -> list[Paragraph]:
+    """A Word file or web page says which paragraphs are headings: the top heading is the chunk's
+    title, the deeper ones its section, and no layout guessing is needed."""
+    out = []
+    for loc in doc.locations:
+        if loc.heading:
+            continue
+        path = loc.section.split(" / ") if loc.section else []
+        text = doc.text[loc.start : loc.end]
+        block = Block(loc.start, loc.end, text, 1, "byline" if _is_byline(text) else "body")
+        out.append(Paragraph([block], path[0] if path else doc.title or _fallback_title(doc), " / ".join(path[1:])))
     return out
 
 

@@ -41,6 +41,7 @@ class Location:
     end: int
     page: int | None = None  # 1-based page of a PDF
     section: str = ""  # heading path in a Word file or web page: "一、总体要求 / （一）目标"
+    heading: bool = False  # this range is a heading itself (known from the file's structure)
 
 
 @dataclass(frozen=True)

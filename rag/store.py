@@ -240,7 +240,7 @@ def load(root: Path, **dense_params) -> StoredIndex:
 def _document_row(d: Document) -> dict:
     row: dict[str, object] = {"id": d.doc_id, "title": d.title, "text": d.text, "source": d.source, "digest": d.digest}
     if d.locations:
-        row["locations"] = [[loc.start, loc.end, loc.page, loc.section] for loc in d.locations]
+        row["locations"] = [[loc.start, loc.end, loc.page, loc.section, loc.heading] for loc in d.locations]
     return row
 
 

@@ -28,9 +28,9 @@ class TextBuilder:
         if not text:
             return
         self.headings = [h for h in self.headings if h[0] < level] + [(level, text)]
-        self.paragraph(text)
+        self.paragraph(text, heading=True)
 
-    def paragraph(self, text: str) -> None:
+    def paragraph(self, text: str, heading: bool = False) -> None:
         text = text.strip()
         if not text:
             return
@@ -39,7 +39,7 @@ class TextBuilder:
         start = self.size
         self._append(text)
         section = " / ".join(h for _, h in self.headings)
-        self.locations.append(Location(start, self.size, self.page, section))
+        self.locations.append(Location(start, self.size, self.page, section, heading))
 
     def _append(self, text: str) -> None:
         self.parts.append(text)
