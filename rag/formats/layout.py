@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import statistics
+from collections import Counter
+from dataclasses import dataclass
 
 from ..documents import Document, Location
 
 _ENDS_SENTENCE = re.compile(r"[。！？!?；;：:…”」』）)]$")
 _LATIN_END = re.compile(r"[A-Za-z0-9,.;:]$")
 _LATIN_START = re.compile(r"^[A-Za-z0-9(]")
+
+
+@dataclass(frozen=True)
+class Line:
+    """A line of a page: its text and the size of its characters (font size, or OCR box height)."""
+
+    text: str
+    size: float = 0.0
+
+
+HEADING_SIZE = 1.2  # a line set this much larger than the page's body text is a heading
 
 
 class TextBuilder:
@@ -41,6 +55,26 @@ class TextBuilder:
         section = " / ".join(h for _, h in self.headings)
         self.locations.append(Location(start, self.size, self.page, section, heading))
 
+    def add_page(self, lines: list[Line]) -> None:
+        """A page's lines: a run of lines set larger than the page's body text is a heading (the
+        larger, the higher its level); the other runs become paragraphs."""
+        sizes: Counter[float] = Counter()
+        for ln in lines:
+            sizes[round(ln.size, 1)] += len(ln.text)
+        body = sizes.most_common(1)[0][0] if sizes else 0.0
+
+        def heading_size(ln: Line) -> float | None:
+            return round(ln.size, 1) if body > 0 and ln.size >= HEADING_SIZE * body else None
+
+        levels = sorted({s for ln in lines if (s := heading_size(ln)) is not None}, reverse=True)
+        for size, group in itertools.groupby(lines, key=heading_size):
+            texts = [ln.text for ln in group]
+            if size is not None:
+                self.heading(_join_all(texts), levels.index(size) + 1)
+            else:
+                for paragraph in lines_to_paragraphs(texts):
+                    self.paragraph(paragraph)
+
     def _append(self, text: str) -> None:
         self.parts.append(text)
         self.size += len(text)
@@ -66,6 +100,13 @@ def lines_to_paragraphs(lines: list[str]) -> list[str]:
             current = ""
     if current:
         out.append(current)
+    return out
+
+
+def _join_all(texts) -> str:
+    out = ""
+    for t in texts:
+        out = _join(out, t)
     return out
 
 

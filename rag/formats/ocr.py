@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..documents import IMAGE_SUFFIXES, Document, DocumentError
-from .layout import TextBuilder, lines_to_paragraphs
+from .layout import Line, TextBuilder
 
 __all__ = ["IMAGE_SUFFIXES", "page_lines", "read_image"]
 RENDER_SCALE = 2.0  # 144 dpi: small Chinese print needs it; 1.0 loses strokes
@@ -21,8 +21,8 @@ _engine = None
 _engine_lock = threading.Lock()
 
 
-def page_lines(image: np.ndarray) -> list[str]:
-    """Text lines of one page image, top to bottom (OCR's own order: by line box)."""
+def page_lines(image: np.ndarray) -> list[Line]:
+    """Text lines of one page image, top to bottom (OCR's own order), sized by their box height."""
     global _engine
     with _engine_lock:
         if _engine is None:
@@ -30,7 +30,12 @@ def page_lines(image: np.ndarray) -> list[str]:
 
             _engine = RapidOCR()
         result, _ = _engine(image)
-    return [text.strip() for _box, text, _score in (result or []) if text.strip()]
+    return [Line(text.strip(), _height(box)) for box, text, _score in (result or []) if text.strip()]
+
+
+def _height(box) -> float:
+    ys = [point[1] for point in box]
+    return float(max(ys) - min(ys))
 
 
 def read_image(path: Path, doc_id: str) -> list[Document]:
@@ -44,8 +49,7 @@ def read_image(path: Path, doc_id: str) -> list[Document]:
     out = TextBuilder()
     for number, image in enumerate(pages, 1):
         out.page = number
-        for paragraph in lines_to_paragraphs(page_lines(image)):
-            out.paragraph(paragraph)
+        out.add_page(page_lines(image))
     doc = out.document(doc_id, "", str(path))
     if not doc.text.strip():
         raise DocumentError(f"{path}: no text found in this image.")

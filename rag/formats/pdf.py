@@ -1,8 +1,9 @@
 """PDF with a text layer (pypdfium2, Apache-2.0/BSD): one paragraph per run of lines, page numbers kept.
 
-PDF text comes as lines. Chinese lines break inside sentences, so lines are joined without a
-space (a space stays between two Latin words); a line shorter than the page's usual line, or a
-short line with no sentence punctuation (a heading), ends its paragraph. Lines that repeat at
+PDF text comes as lines. A run of lines set larger than the page's body text is a heading (so
+chunks know their titles); Chinese lines break inside sentences, so the other lines are joined
+without a space (a space stays between two Latin words) and a line shorter than the page's usual
+line ends its paragraph. Lines that repeat at
 the top or bottom of most pages (running headers, footers) and bare page numbers are dropped.
 Pages without a text layer (scans) are rendered and read by OCR (`ocr.py`).
 """
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..documents import Document, DocumentError
 from . import ocr
-from .layout import TextBuilder, lines_to_paragraphs
+from .layout import Line, TextBuilder
 
 _PAGE_NUMBER = re.compile(r"^[-—–\s]*(?:第\s*)?\d{1,4}\s*(?:页|/\s*\d{1,4})?[-—–\s]*$")
 
@@ -31,28 +32,41 @@ def read(path: Path, doc_id: str) -> list[Document]:
     except pdfium.PdfiumError as exc:
         reason = "it is encrypted (remove the password first)" if "password" in str(exc).lower() else str(exc)
         raise DocumentError(f"{path}: cannot open this PDF: {reason}.") from None
-    pages, scanned = [], []
+    pages: list[list[Line]] = []
     try:
-        for number, page in enumerate(tqdm(pdf, desc=f"reading {path.name}", unit="page", leave=False), 1):
-            text = page.get_textpage().get_text_range()
-            lines = [ln.strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-            if not any(lines):  # no text layer: a scanned page
+        for page in tqdm(pdf, desc=f"reading {path.name}", unit="page", leave=False):
+            lines = _text_layer_lines(page)
+            if not lines:  # no text layer: a scanned page
                 lines = ocr.page_lines(np.asarray(page.render(scale=ocr.RENDER_SCALE).to_pil().convert("RGB")))
-                scanned.append(number)
             pages.append(lines)
             page.close()
     finally:
         pdf.close()
-    if not any(line for lines in pages for line in lines):
+    if not any(pages):
         raise DocumentError(f"{path}: no text found, neither a text layer nor by OCR.")
-    furniture = _running_lines(pages)
+    furniture = _running_lines([[ln.text for ln in lines] for lines in pages])
     out = TextBuilder()
     for number, lines in enumerate(pages, 1):
         out.page = number
-        kept = [ln for ln in lines if ln and not _PAGE_NUMBER.match(ln) and _shape(ln) not in furniture]
-        for paragraph in lines_to_paragraphs(kept):
-            out.paragraph(paragraph)
+        out.add_page([ln for ln in lines if not _PAGE_NUMBER.match(ln.text) and _shape(ln.text) not in furniture])
     return [out.document(doc_id, "", str(path))]  # chunks take their titles from heading lines
+
+
+def _text_layer_lines(page) -> list[Line]:
+    """The page's text lines with each line's largest font size (pdfium counts every character of
+    the text it returns, line breaks included, so sizes line up with the text)."""
+    import pypdfium2.raw as raw
+
+    textpage = page.get_textpage()
+    text = textpage.get_text_range()
+    lines, pos = [], 0
+    for raw_line in text.split("\r\n"):
+        sizes = [raw.FPDFText_GetFontSize(textpage, i) for i in range(pos, pos + len(raw_line))]
+        pos += len(raw_line) + 2
+        if raw_line.strip():
+            lines.append(Line(raw_line.strip(), max(sizes, default=0.0)))
+    textpage.close()
+    return lines
 
 
 def _shape(line: str) -> str:
