@@ -22,7 +22,9 @@ _engine_lock = threading.Lock()
 
 
 def page_lines(image: np.ndarray) -> list[Line]:
-    """Text lines of one page image, top to bottom (OCR's own order), sized by their box height."""
+    """Text lines of one page image, top to bottom (OCR's own order). Box heights vary too much
+    from line to line to tell headings apart (sizing by them cost 15 points of quote@1 on the
+    scanned page, `benchmarks/formats.py`), so OCR lines carry no size."""
     global _engine
     with _engine_lock:
         if _engine is None:
@@ -30,12 +32,7 @@ def page_lines(image: np.ndarray) -> list[Line]:
 
             _engine = RapidOCR()
         result, _ = _engine(image)
-    return [Line(text.strip(), _height(box)) for box, text, _score in (result or []) if text.strip()]
-
-
-def _height(box) -> float:
-    ys = [point[1] for point in box]
-    return float(max(ys) - min(ys))
+    return [Line(text.strip()) for _box, text, _score in (result or []) if text.strip()]
 
 
 def read_image(path: Path, doc_id: str) -> list[Document]:
