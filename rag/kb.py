@@ -150,7 +150,8 @@ class KnowledgeBase:
         failed: list[str] = []
         for path, doc_id in files.items():
             old = by_source.get(path.resolve(), [])
-            if old and all(d.digest and d.digest == file_sha256(path) for d in old):
+            digest = file_sha256(path) if old else ""  # hashed once per file, not once per document
+            if old and all(d.digest == digest for d in old):
                 unchanged += [d.doc_id for d in old]
                 continue
             try:
@@ -268,10 +269,9 @@ class KnowledgeBase:
     def retriever(self) -> HybridRetriever:
         return self._retriever
 
-    def _rank(self, question: str, k: int, mode: RetrievalMode, query_vector=None) -> tuple[Ranked, np.ndarray | None]:
-        if query_vector is None and mode is not RetrievalMode.KEYWORD:
-            query_vector = self.encoder.encode_queries([question])[0]
-        ranked = self.retriever.retrieve(
+    def _rank(self, question: str, k: int, mode: RetrievalMode, query_vector: np.ndarray | None) -> Ranked:
+        """Callers encode the question first (outside the read lock); keyword mode needs no vector."""
+        return self.retriever.retrieve(
             query_vector,
             self.tokenizer(question),
             k,
@@ -280,7 +280,6 @@ class KnowledgeBase:
             self.config.keyword_weight,
             self.config.fusion,
         )
-        return ranked, query_vector
 
     def search(self, question: str, k: int | None = None, mode: str | RetrievalMode | None = None) -> list[Hit]:
         question = check_question(question)
@@ -288,7 +287,7 @@ class KnowledgeBase:
         mode = RetrievalMode.parse(mode or self.config.mode)
         vector = None if mode is RetrievalMode.KEYWORD else self.encoder.encode_queries([question])[0]
         with self._rw.read_lock():
-            ranked, _ = self._rank(question, k, mode, vector)
+            ranked = self._rank(question, k, mode, vector)
             return self._hits(ranked)
 
     def evidence(
@@ -305,7 +304,7 @@ class KnowledgeBase:
             query_vector = self.encoder.encode_queries([question])[0]
         k = check_k(max(self.config.top_k, self.config.answer_passages) if k is None else k)
         with self._rw.read_lock():  # one consistent version, even while an update swaps in
-            ranked, _ = self._rank(question, k, RetrievalMode.parse(mode or self.config.mode), query_vector)
+            ranked = self._rank(question, k, RetrievalMode.parse(mode or self.config.mode), query_vector)
             rows = [int(r) for r in ranked.rows]
             chunks = [self.chunks[r] for r in rows]
             evidence = Evidence(

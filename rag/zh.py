@@ -1,8 +1,9 @@
 """Chinese language rules, in one place: question words and types, figures, dates, bylines.
 
 The answer steps, follow-up handling, chunking and the chat window's example questions all
-read Chinese text; the patterns they share live here so a rule is changed once. Every
-pattern was written against DRCD / CMRC 2018 questions and news pages, not one page.
+read Chinese text; the patterns they share live here so a rule is changed once. A rule that
+fits only one page does not belong here: add one with the dev-split or CMRC/DRCD figures that
+show it helps.
 """
 
 from __future__ import annotations

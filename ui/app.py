@@ -109,9 +109,7 @@ class KnowledgeBases:
                 failed.append(f"{Path(path).name}：{_short(exc)}")
         if not docs:
             raise ValueError("没有可以索引的文件。" + (" 失败：" + "；".join(failed) if failed else ""))
-        kb = self._open.get(name) or (
-            KnowledgeBase.open(folder) if (folder / "CURRENT").exists() else KnowledgeBase(path=folder)
-        )
+        kb = self.get(name) if (folder / "CURRENT").exists() else KnowledgeBase(path=folder)
         kb.update(add=docs, progress=True)  # under the write lock; questions see old or new, never neither
         return self._remember(name, kb), [d.doc_id for d in docs], failed
 

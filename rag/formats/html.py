@@ -3,6 +3,7 @@ become the section path, lists and tables stay as lines."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..documents import Document, DocumentError, decode_bytes
@@ -28,20 +29,28 @@ def read(path: Path, doc_id: str) -> list[Document]:
     root = etree.fromstring(xml.encode("utf-8"))
     out = TextBuilder()
     for el in root.iter("head", "p", "item", "row"):
-        text = (
-            " ".join("".join(el.itertext()).split())
-            if el.tag != "row"
-            else "｜".join(" ".join("".join(c.itertext()).split()) for c in el.iter("cell"))
-        )
-        if el.tag == "head":
-            out.heading(text, int((el.get("rend") or "h2")[1:] or 2) if (el.get("rend") or "").startswith("h") else 2)
-        elif el.tag == "p" and el.getparent() is not None and el.getparent().tag == "cell":
+        parent = el.getparent()
+        if el.tag == "p" and parent is not None and parent.tag == "cell":
             continue  # inside a table: its row is written whole
+        if el.tag == "head":
+            out.heading(_text(el), _level(el.get("rend") or ""))
+        elif el.tag == "row":
+            out.paragraph("｜".join(_text(cell) for cell in el.iter("cell")))
         else:
-            out.paragraph(text)
+            out.paragraph(_text(el))
     meta = root.find(".//doc") if root.tag != "doc" else root
     title = (meta.get("title") if meta is not None else "") or ""
     doc = out.document(doc_id, title, str(path))
     if not doc.text.strip():
         raise DocumentError(f"{path}: no main text found in this web page.")
     return [doc]
+
+
+def _text(el) -> str:
+    return " ".join("".join(el.itertext()).split())
+
+
+def _level(rend: str) -> int:
+    """trafilatura keeps the HTML heading level as rend="h1"…"h6"; 2 when it does not say."""
+    m = re.fullmatch(r"h(\d+)", rend)
+    return int(m.group(1)) if m else 2
