@@ -46,6 +46,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--kbs", type=int, default=20, help="knowledge bases uploaded for the memory figure")
+    parser.add_argument(
+        "--no-writer", action="store_true", help="readers only: tells the readers' memory from the re-indexes'"
+    )
     args = parser.parse_args()
     from gradio_client import Client, handle_file
 
@@ -135,12 +138,16 @@ def main() -> None:
                     writer_log["check_failures"] += check.returncode != 0
 
         threads = [threading.Thread(target=ask, args=(i,)) for i in range(args.clients)]
-        threads.append(threading.Thread(target=write))
+        if not args.no_writer:
+            threads.append(threading.Thread(target=write))
         rss_start = rss_mb(server.pid)
         t0 = time.perf_counter()
         for th in threads:
             th.start()
-        time.sleep(args.minutes * 60)
+        timeline = []  # (minute, MB): a plateau is warm-up, a steady climb is a leak
+        while (elapsed := time.perf_counter() - t0) < args.minutes * 60:
+            time.sleep(min(30.0, args.minutes * 60 - elapsed))
+            timeline.append((round((time.perf_counter() - t0) / 60, 1), round(rss_mb(server.pid))))
         stop.set()
         for th in threads:
             th.join(timeout=300)
@@ -157,11 +164,16 @@ def main() -> None:
             "rss_soak_start_mb": rss_start,
             "rss_soak_end_mb": rss_end,
             "rss_growth_pct": 100 * (rss_end - rss_start) / rss_start,
-            **writer_log,
+            **({} if args.no_writer else writer_log),
         }
     )
-    lines = benchmark_header("Soak", f"; `python benchmarks/soak.py --clients {args.clients} --minutes {args.minutes}`")
+    lines = benchmark_header(
+        "Soak",
+        f"; `python benchmarks/soak.py --clients {args.clients} --minutes {args.minutes}"
+        + (" --no-writer`" if args.no_writer else "`"),
+    )
     lines += figures_table({"soak": figures})
+    lines += ["", "RSS during the soak (minute: MB): " + ", ".join(f"{m}: {mb}" for m, mb in timeline)]
     lines += ["", *[f"- error: {e}" for e in errors[:10]], *[f"- wrong: {w}" for w in wrong[:10]]]
     text = "\n".join(lines) + "\n"
     print(text)

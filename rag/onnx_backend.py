@@ -13,12 +13,11 @@ transformers 4.x and an old huggingface-hub that Gradio 6 cannot use, so the exp
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from . import onnx_export
+from . import onnx_export, ort_session
 from .config import EncoderBackend
 from .embedding import unit_vector
 from .onnx_export import step
@@ -68,15 +67,9 @@ class OnnxModel:
     """Tokenise, run the ONNX transformer, pool and normalise — like the SentenceTransformer it came from."""
 
     def __init__(self, model_dir: Path, backend: EncoderBackend, max_seq_length: int = 512):
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        path = export(model_dir, backend)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
-        # no busy-waiting after a run: spinning threads would steal the cores FAISS and BM25 need next
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = ort_session.open_session(export(model_dir, backend))
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_seq_length)
         self.max_seq_length = max_seq_length
@@ -99,7 +92,7 @@ class OnnxModel:
             for row, e in enumerate(encodings):
                 ids[row, : len(e.ids)] = e.ids
                 mask[row, : len(e.ids)] = 1
-            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            hidden = ort_session.run(self.session, None, {"input_ids": ids, "attention_mask": mask})[0]
             for row, (i, e) in enumerate(zip(batch, encodings)):
                 tokens = hidden[row, : len(e.ids)]
                 pooled = tokens[0] if self.cls_pooling else tokens.mean(axis=0)

@@ -22,12 +22,13 @@ assembled and exported once by `rag.reader_export`.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from . import ort_session
 
 MAX_ANSWER_TOKENS = 40  # longest span considered (CMRC/DRCD answers are far shorter)
 MAX_QUESTION_TOKENS = 64
@@ -189,15 +190,8 @@ class Reader:
     """An extractive reader on ONNX Runtime (see the module docstring)."""
 
     def __init__(self, folder: str | Path, max_tokens: int = 192):
-        import onnxruntime as ort
-
         folder = Path(folder)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(folder / "model_qint8.onnx"), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = ort_session.open_session(folder / "model_qint8.onnx")
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.encoder = PairEncoder(folder / "tokenizer.json", max_tokens)
         self.info = _read_json(folder / "reader.json")
@@ -222,8 +216,8 @@ class Reader:
             "attention_mask": encoded.attention_mask,
             "token_type_ids": encoded.token_type_ids,
         }
-        start, end = self.session.run(
-            ["start_logits", "end_logits"], {k: v for k, v in feed.items() if k in self.inputs}
+        start, end = ort_session.run(
+            self.session, ["start_logits", "end_logits"], {k: v for k, v in feed.items() if k in self.inputs}
         )
         return start, end
 
