@@ -1,4 +1,4 @@
-"""`rag chat` in a subprocess on a free loopback port, for the load and soak benchmarks."""
+"""`rag chat` (or `rag serve`) in a subprocess on a free loopback port, for the load and soak benchmarks."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def chat_server(env: dict | None = None) -> Iterator[tuple[subprocess.Popen, str]]:
-    """(process, url) of a running chat app; stopped on exit."""
+def chat_server(env: dict | None = None, command: tuple[str, ...] = ("chat",)) -> Iterator[tuple[subprocess.Popen, str]]:
+    """(process, url) of a running `rag chat` (or another `rag` command taking --port); stopped on exit."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "chat", "--port", str(port)],
+        [sys.executable, "-m", "rag.cli", *command, "--port", str(port)],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -166,13 +168,74 @@ def chat(host, port, kb_path, share, auth, auth_file):
         _fail(exc)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option(
+    "--kb", "kb_path", default="default", show_default=True, help="Index folder; its siblings are served too."
+)
+@click.option("--workers", default=1, show_default=True, help="Processes; more than 1 serves the API only.")
+@click.option("--api-key", "api_keys", multiple=True, help="A key clients send as `Authorization: Bearer KEY`.")
+@click.option("--api-key-file", type=click.Path(dir_okay=False), help="A file of keys, one per line.")
+@click.option("--no-auth", is_flag=True, help="Serve a non-loopback address without keys (anyone may ask and upload).")
+@click.option("--no-chat-window", is_flag=True, help="Serve the API only.")
+def serve(host, port, kb_path, workers, api_keys, api_key_file, no_auth, no_chat_window):
+    """Serve the HTTP API (REST under /v1, OpenAI-compatible chat completions) and the chat window.
+
+    Keys also come from RAG_API_KEYS (comma-separated). On loopback no key is needed; on any other
+    address a key is required unless --no-auth. With keys, the chat window's login takes any user
+    name and a key as the password."""
+    import uvicorn
+
+    from .knowledge_bases import LOOPBACK
+
+    keys = [*api_keys, *_lines(api_key_file, "--api-key-file")]
+    keys += [k.strip() for k in os.environ.get("RAG_API_KEYS", "").split(",") if k.strip()]
+    if host not in LOOPBACK and not keys:
+        if not no_auth:
+            _fail(
+                ValueError(
+                    f"serving on {host} needs an API key: --api-key KEY, --api-key-file or RAG_API_KEYS "
+                    "(or --no-auth to serve openly)"
+                )
+            )
+        click.echo(f"warning: serving on {host} with no API key; anyone who can reach it can ask and upload.", err=True)
+    if workers < 1:
+        _fail(ValueError("--workers must be 1 or more"))
+    settings = {"api_keys": keys, "chat_window": not no_chat_window and workers == 1}
+    if workers > 1 and not no_chat_window:
+        click.echo("note: the chat window needs one process; with --workers > 1 only the API is served.", err=True)
+    if kb_path != "default":
+        path = Path(kb_path)
+        settings |= {"root": str(path.parent if path.parent != Path("") else index_root())}
+        if not (path / "CURRENT").exists():
+            _fail(
+                FileNotFoundError(
+                    f"{kb_path}: no knowledge base here. Build one with `rag index SRC... --out {kb_path}`."
+                )
+            )
+    os.environ["RAG_SERVE"] = json.dumps(settings)
+    click.echo(
+        f"API docs: http://{host}:{port}/docs"
+        + ("" if not settings["chat_window"] else f"  chat window: http://{host}:{port}/")
+    )
+    uvicorn.run(
+        "rag.api:app_from_environment", factory=True, host=host, port=port, workers=workers, log_level="warning"
+    )
+
+
+def _lines(path: str | None, option: str) -> list[str]:
+    """Non-empty lines of a secrets file given with `option`."""
+    if not path:
+        return []
+    try:
+        return [line.strip() for line in open(path, encoding="utf-8") if line.strip()]
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint=option) from exc
+
+
 def _logins(pairs: tuple[str, ...], path: str | None) -> list[tuple[str, str]]:
-    lines = list(pairs)
-    if path:
-        try:
-            lines += [line.strip() for line in open(path, encoding="utf-8") if line.strip()]
-        except OSError as exc:
-            raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="--auth-file") from exc
+    lines = [*pairs, *_lines(path, "--auth-file")]
     logins = []
     for line in lines:
         user, sep, password = line.partition(":")
@@ -186,8 +249,6 @@ def _logins(pairs: tuple[str, ...], path: str | None) -> list[tuple[str, str]]:
 @click.argument("kb_path", metavar="KB")
 def check(kb_path):
     """Verify every file of KB's live version against its manifest; exit 1 on damage."""
-    from pathlib import Path
-
     from . import store
 
     try:

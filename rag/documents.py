@@ -45,6 +45,20 @@ class Location:
 
 
 @dataclass(frozen=True)
+class LineBox:
+    """Where `text[start:end]` (one line of a PDF page or a scan) was drawn: page and rectangle as
+    fractions of the page's width and height, top-left origin, so any rendering scale can use it."""
+
+    start: int
+    end: int
+    page: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+@dataclass(frozen=True)
 class Document:
     doc_id: str
     text: str
@@ -52,6 +66,21 @@ class Document:
     source: str = ""
     locations: tuple[Location, ...] = ()  # empty for plain text
     digest: str = ""  # SHA-256 of the file it was read from: `KnowledgeBase.sync` re-reads changed files only
+    boxes: tuple[LineBox, ...] = ()  # PDF and image documents: where each line stands on its page
+
+    def boxes_of(self, start: int, end: int) -> tuple[int | None, list[tuple[float, float, float, float]]]:
+        """The page of `text[start:end]` and the rectangles covering it there (the first page it
+        touches; part of a line gets the matching share of the line's width, which is exact for
+        Chinese type, where every character is equally wide)."""
+        page, rects = None, []
+        for box in self.boxes:
+            lo, hi = max(start, box.start), min(end, box.end)
+            if lo >= hi or (page is not None and box.page != page):
+                continue
+            page = box.page
+            width = (box.x1 - box.x0) / max(1, box.end - box.start)
+            rects.append((box.x0 + width * (lo - box.start), box.y0, box.x0 + width * (hi - box.start), box.y1))
+        return page, rects
 
     def locate(self, offset: int) -> Location | None:
         """The location holding character `offset`, if the reader recorded any."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
+from . import page_view, store
 from .chunking import Chunk, Chunker
 from .composers import create_composer
 from .config import Config, RetrievalMode
@@ -27,8 +28,10 @@ from .evidence import Evidence
 from .keyword_index import KeywordIndex, shared_tokenizer
 from .paths import file_sha256
 from .retriever import HybridRetriever, Ranked
-from .schema import Answer, Hit
+from .schema import Answer, Citation, Hit
 from .store import FORMAT_VERSION, IndexMismatchError, StoredIndex, read_manifest
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000  # no model reads past 512 tokens; a longer "question" is a mistake or an attack
 MAX_K = 100
@@ -183,7 +186,7 @@ class KnowledgeBase:
             self._apply(add, remove, progress)
             return
         with store.write_lock(self.path):
-            self._catch_up()
+            self.refresh()  # start from the newest saved version
             self._apply(add, remove, progress)
             self._save_locked(self.path)
 
@@ -228,13 +231,15 @@ class KnowledgeBase:
             self._retriever = HybridRetriever(self.dense, keyword, rows_all)
         self.build_seconds = {"parse_chunk": t1 - t0, "encode": t2 - t1, "chunks": len(new_chunks)}
 
-    def _catch_up(self) -> None:
-        """Load the newest saved version if another process saved one since this state was read."""
-        assert self.path is not None
-        if store.current_version(self.path) not in (None, self._version):
-            stored = store.load(self.path, **self._dense_params())
-            with self._rw.write_lock():
-                self._set_state(stored)
+    def refresh(self) -> bool:
+        """Load the version another process saved since this one was read (a second server worker,
+        `rag index --add`); True if there was one. Costs one small file read."""
+        if self.path is None or store.current_version(self.path) in (None, self._version):
+            return False
+        stored = store.load(self.path, **self._dense_params())
+        with self._rw.write_lock():
+            self._set_state(stored)
+        return True
 
     def _dense_params(self) -> dict:
         return {"nprobe": self.config.ivf_nprobe, "ef_search": self.config.hnsw_ef_search}
@@ -260,6 +265,23 @@ class KnowledgeBase:
             return self.documents[doc_id].text
         except KeyError:
             raise KeyError(f"no document {doc_id!r} in this knowledge base") from None
+
+    def page_image(self, citation: Citation, width: int = 900) -> bytes | None:
+        """The page of a PDF or image the citation quotes, with the quote highlighted (JPEG); None
+        for documents without pages, or when the original is no longer there to render."""
+        doc = self.documents.get(citation.doc_id)
+        if doc is None or not doc.boxes:
+            return None
+        page, rects = doc.boxes_of(citation.start, citation.end)
+        kept = store.original(self.path, doc) if self.path else None
+        source = kept or Path(doc.source)
+        if page is None or not source.is_file():
+            return None
+        try:
+            return page_view.render(source, page, rects, width)
+        except page_view.PageViewError as exc:
+            log.warning("cannot show page %s of %s: %s", page, doc.doc_id, exc)
+            return None
 
     def chunk(self, chunk_id: str) -> Chunk | None:
         row = self._row_of.get(chunk_id)

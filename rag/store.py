@@ -5,7 +5,8 @@
 A save writes a new version folder, fsyncs it, then swaps `CURRENT` with an atomic rename
 (as SQLite and Lucene commit), so an interrupted build leaves the previous version whole and
 answering. One writer at a time: `write_lock` holds `<root>/write.lock` (Lucene's write.lock);
-readers never lock.
+readers never lock. `<root>/originals/` keeps PDF and image files by content hash, for showing
+a quote on its page.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ import numpy as np
 
 from .chunking import Chunk
 from .dense import DenseIndex
-from .documents import Document, Location
+from .documents import Document, LineBox, Location
 from .keyword_index import KeywordIndex
 from .paths import file_sha256
 
 FORMAT_VERSION = 1
 WRITE_LOCK_TIMEOUT = 120.0  # seconds a writer waits for another to finish
 _VERSION_NAME = re.compile(r"^v\d+$")
+ORIGINALS = "originals"  # copies of PDF and image files, named by content hash
 FILES = ("documents.jsonl", "chunks.jsonl", "tokens.jsonl", "sentences.npy", "dense.faiss")
 
 
@@ -141,6 +143,7 @@ def save(root: Path, stored: StoredIndex) -> str:
         np.save(tmp / "sentences.npy", np.concatenate(sentences) if sentences else empty)
         stored.dense.save(tmp / "dense.faiss")
         stored.keyword.save(tmp / "bm25")
+        originals = _copy_originals(root, stored.documents.values())
         manifest = {**stored.manifest, "files": {name: _digest(tmp / name) for name in FILES}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
         _fsync_tree(tmp)
@@ -162,6 +165,8 @@ def save(root: Path, stored: StoredIndex) -> str:
         raise StoreWriteError(f"could not save {root}: {reason}. The previous version is unchanged.") from exc
     if old and old != version:
         shutil.rmtree(root / old, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        _drop_originals(root, originals)
     stored.manifest, stored.version = manifest, version
     return version
 
@@ -241,12 +246,56 @@ def _document_row(d: Document) -> dict:
     row: dict[str, object] = {"id": d.doc_id, "title": d.title, "text": d.text, "source": d.source, "digest": d.digest}
     if d.locations:
         row["locations"] = [[loc.start, loc.end, loc.page, loc.section, loc.heading] for loc in d.locations]
+    if d.boxes:
+        row["boxes"] = [[b.start, b.end, b.page, *(round(v, 5) for v in (b.x0, b.y0, b.x1, b.y1))] for b in d.boxes]
     return row
 
 
 def _document(row: dict) -> Document:
     locations = tuple(Location(*loc) for loc in row.get("locations", ()))
-    return Document(row["id"], row["text"], row["title"], row.get("source", ""), locations, row.get("digest", ""))
+    boxes = tuple(LineBox(*b) for b in row.get("boxes", ()))
+    return Document(
+        row["id"], row["text"], row["title"], row.get("source", ""), locations, row.get("digest", ""), boxes
+    )
+
+
+def original(root: Path, doc: Document) -> Path | None:
+    """The kept copy of a paged document's file (PDF, image), to show its pages; None if not kept."""
+    path = root / ORIGINALS / (doc.digest + Path(doc.source).suffix.lower())
+    return path if doc.digest and path.is_file() else None
+
+
+def _copy_originals(root: Path, documents: Iterable[Document]) -> set[str]:
+    """Copy each paged document's file into `<root>/originals/`, named by content hash; return the
+    names in use. Outside the version folders: a file is written once, not per save, and never
+    half-replaced (copied to a temp name, checked, renamed)."""
+    folder = root / ORIGINALS
+    names = set()
+    for d in documents:
+        if not (d.boxes and d.digest):
+            continue
+        name = d.digest + Path(d.source).suffix.lower()
+        names.add(name)
+        target, source = folder / name, Path(d.source)
+        if target.exists() or not source.is_file():
+            continue
+        folder.mkdir(exist_ok=True)
+        tmp = folder / f".{name}.{os.getpid()}.tmp"
+        shutil.copyfile(source, tmp)
+        if file_sha256(tmp) == d.digest:  # the file may have changed since it was read
+            os.replace(tmp, target)
+        else:
+            tmp.unlink()
+    return names
+
+
+def _drop_originals(root: Path, keep: set[str]) -> None:
+    """Remove kept files no document of the live version uses (best effort, under the write lock)."""
+    folder = root / ORIGINALS
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
 
 
 def _current_or_none(root: Path) -> str | None:

@@ -94,3 +94,45 @@ def test_cli_eval_writes_a_report(tmp_path):
         assert list(tmp_path.glob(f"*{suffix}")), suffix
     report = next(tmp_path.glob("*.md")).read_text(encoding="utf-8")
     assert "| hybrid | dense | keyword |" in report
+
+
+def test_cli_serve_two_workers_share_a_knowledge_base_and_see_updates(tmp_path):
+    """`rag serve --workers 2`: an upload through one worker is answered by both, without a restart."""
+    import time
+
+    import httpx
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    from chat_server import free_port
+
+    port = free_port()
+    env = {**os.environ, "RAG_INDEX_DIR": str(tmp_path / "index")}
+    server = subprocess.Popen([*RAG, "serve", "--port", str(port), "--workers", "2"], env=env, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        workers = set()
+        for _ in range(600):
+            try:
+                workers.add(httpx.get(f"{url}/v1/health", timeout=5).json()["worker"])
+            except httpx.HTTPError:
+                pass
+            if len(workers) == 2:
+                break
+            time.sleep(0.2)
+        assert len(workers) == 2
+        ask = {"question": "崂山茶园2024年产茶多少？", "kb": "tea"}
+        for tons in (321, 654):  # the second upload replaces the file that both workers already opened
+            text = f"茶园\n\n崂山茶园2024年产茶{tons}吨。".encode()
+            r = httpx.post(f"{url}/v1/knowledge-bases/tea/documents", files={"files": ("tea.txt", text)}, timeout=60)
+            assert r.status_code == 200, r.text
+            time.sleep(1.5)  # workers look for a new saved version at most once a second
+            shorts = {httpx.post(f"{url}/v1/answer", json=ask, timeout=60).json()["short"] for _ in range(12)}
+            assert shorts == {f"{tons}吨"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_cli_serve_refuses_an_open_address_without_a_key():
+    out = _cli("serve", "--host", "0.0.0.0", "--port", "1")
+    assert out.returncode == 2 and "needs an API key" in out.stderr

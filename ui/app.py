@@ -11,112 +11,20 @@ from __future__ import annotations
 import contextlib
 import html
 import os
-import re
 import sys
 import tempfile
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
 
-import rag
-from rag import Config, KnowledgeBase
+from rag import Config
 from rag.config import RetrievalMode
-from rag.documents import DocumentError, read_path
+from rag.knowledge_bases import DEFAULT, LOOPBACK, KnowledgeBases, short_message
 from rag.paths import index_root
 
 from .render import CSS, example_questions, kb_summary, placeholder, reply_markdown, sources_html
-
-DEFAULT = "default"
-_NAME = re.compile(r"[\w\u4e00-\u9fff-]{1,40}")  # used with fullmatch: no newline, no path
-
-
-class KnowledgeBases:
-    """Knowledge bases under `root`, opened on demand and held in a bounded LRU cache (they share one
-    encoder and reader, so each costs only its indexes); `default` is the bundled page."""
-
-    def __init__(
-        self, root: str | Path | None = None, default_path: str | Path | None = None, config: Config | None = None
-    ):
-        self.root = Path(root) if root else index_root()
-        self.default_path = Path(default_path) if default_path else None
-        self.limits = config or Config()
-        self._open: OrderedDict[str, KnowledgeBase] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def names(self) -> list[str]:
-        found = sorted(p.name for p in self.root.glob("*") if (p / "CURRENT").exists() and p.name != DEFAULT)
-        return [DEFAULT] + [n for n in found if _user_name(n)]
-
-    def get(self, name: str | None) -> KnowledgeBase:
-        name = name or DEFAULT
-        with self._lock:
-            if name in self._open:
-                self._open.move_to_end(name)
-                return self._open[name]
-        if name == DEFAULT:
-            kb = KnowledgeBase.open(self.default_path) if self.default_path else rag.default_kb()
-        else:
-            if not _user_name(name) or not (self.root / name / "CURRENT").exists():
-                raise ValueError(f"没有名为“{name[:40]}”的知识库。")
-            kb = KnowledgeBase.open(self.root / name)
-        return self._remember(name, kb)
-
-    def _remember(self, name: str, kb: KnowledgeBase) -> KnowledgeBase:
-        with self._lock:
-            kb = self._open.setdefault(name, kb)
-            self._open.move_to_end(name)
-            while len(self._open) > max(1, self.limits.max_open_knowledge_bases):
-                self._open.popitem(last=False)
-            return kb
-
-    def upload(self, name: str, files: list[str], progress=None) -> tuple[KnowledgeBase, list[str], list[str]]:
-        """Create knowledge base `name` from files, or add them to it. Returns (kb, added, failed).
-
-        Files are indexed, then their temporary copies are deleted; a file that cannot be read is
-        named in `failed` and the rest go in."""
-        try:
-            return self._upload(name, files)
-        finally:
-            for path in files:
-                _delete_upload(Path(path))
-
-    def _upload(self, name: str, files: list[str]) -> tuple[KnowledgeBase, list[str], list[str]]:
-        if not _user_name(name or ""):
-            raise ValueError(
-                "知识库名称只能包含中文、字母、数字、下划线或短横线"
-                "（最多 40 个字，不能叫 default，不能以 eval- 开头）。"
-            )
-        if len(files) > self.limits.max_upload_files:
-            raise ValueError(f"一次最多上传 {self.limits.max_upload_files} 个文件（这次 {len(files)} 个）。")
-        folder = self.root / name
-        if not (folder / "CURRENT").exists() and len(self.names()) > self.limits.max_knowledge_bases:
-            raise ValueError(f"知识库已达上限（{self.limits.max_knowledge_bases} 个）；请向已有知识库添加文件。")
-        docs, failed = [], []
-        for path in files:
-            try:
-                size_mb = Path(path).stat().st_size / 2**20
-                if size_mb > self.limits.max_upload_mb:
-                    raise DocumentError(f"{path}: 文件 {size_mb:.0f} MB，超过 {self.limits.max_upload_mb} MB 的上限")
-                found = [d for d in read_path(Path(path)) if d.text.strip()]
-                if not found:
-                    raise DocumentError(f"{path}: 文件是空的")
-                docs.extend(found)
-            except (DocumentError, OSError) as exc:
-                failed.append(f"{Path(path).name}：{_short(exc)}")
-        if not docs:
-            raise ValueError("没有可以索引的文件。" + (" 失败：" + "；".join(failed) if failed else ""))
-        kb = self.get(name) if (folder / "CURRENT").exists() else KnowledgeBase(path=folder)
-        kb.update(add=docs, progress=True)  # under the write lock; questions see old or new, never neither
-        return self._remember(name, kb), [d.doc_id for d in docs], failed
-
-
-def _user_name(name: str) -> bool:
-    """A knowledge base people may open or create: not the bundled one, not an evaluation index."""
-    return bool(_NAME.fullmatch(name)) and name != DEFAULT and not name.startswith("eval-")
 
 
 def _delete_upload(path: Path) -> None:
@@ -135,13 +43,7 @@ def _client_errors() -> Iterator[None]:
     try:
         yield
     except (ValueError, KeyError, RuntimeError) as exc:
-        raise gr.Error(_short(exc)) from exc
-
-
-def _short(exc: Exception) -> str:
-    """The error message without a leading temp-file path (the UI names files itself)."""
-    message = str(exc.args[0] if exc.args else exc)
-    return re.sub(r"^/\S*?: ", "", message)
+        raise gr.Error(short_message(exc)) from exc
 
 
 def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> gr.Blocks:
@@ -174,7 +76,7 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
             kb = kbs.get(kb_name)
             answer = kb.answer(message, history=asked)
         except ValueError as exc:
-            chat[-1]["content"] = f"**无法回答：** {html.escape(_short(exc))}"
+            chat[-1]["content"] = f"**无法回答：** {html.escape(short_message(exc))}"
             yield chat, asked, keep, keep, message, keep
             return
         reply = reply_markdown(answer)
@@ -208,11 +110,15 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
         if not files:
             gr.Warning("请先选择文件。")
             return gr.update(), "没有选择文件。"
+        paths = [f if isinstance(f, str) else f.name for f in files]
         try:
-            kb, added, failed = kbs.upload((name or "").strip(), [f if isinstance(f, str) else f.name for f in files])
+            kb, added, failed = kbs.upload((name or "").strip(), paths)
         except (ValueError, RuntimeError) as exc:  # bad input, a busy writer, a full disk
-            gr.Warning(_short(exc))
-            return gr.update(), f"**未能索引：** {html.escape(_short(exc))}"
+            gr.Warning(short_message(exc))
+            return gr.update(), f"**未能索引：** {html.escape(short_message(exc))}"
+        finally:
+            for path in paths:
+                _delete_upload(Path(path))
         status = (
             f"已索引到知识库“{html.escape(name)}”：{html.escape(', '.join(added))}"
             f"（共 {len(kb.documents)} 篇文档，{len(kb.chunks)} 个段落）"
@@ -301,9 +207,6 @@ def build_app(kbs: KnowledgeBases | None = None, default_kb: str = DEFAULT) -> g
     # answering is CPU-bound and short; uploads run in their own queue so they never block questions
     app.queue(default_concurrency_limit=16, max_size=256)
     return app
-
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def launch(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 
@@ -17,6 +18,7 @@ CSS = """
 .src-meta {color:#57606a; font-size:12px; margin-bottom:6px;}
 .src-body {line-height:1.7; white-space:pre-wrap;}
 .src-body mark {background:#fde68a; padding:0 1px;}
+.src-page {margin-top:8px;} .src-page img {width:100%; border:1px solid #d0d7de; border-radius:4px;}
 .abstain {border-left:4px solid #9ca3af; padding-left:8px; color:#374151;}
 """
 
@@ -47,7 +49,8 @@ def reply_markdown(answer: Answer) -> str:
 
 
 def sources_html(kb: KnowledgeBase, answer: Answer | None) -> str:
-    """One card per citation: title, score, the paragraph with the quoted span highlighted."""
+    """One card per citation: title, where it is, the paragraph with the quoted span highlighted,
+    and for a PDF or an image the page itself with the quote highlighted on it (the first one open)."""
     if answer is None:
         return "<div class='src-meta'>提问后，这里显示引用的原文。</div>"
     if answer.abstained:
@@ -73,9 +76,21 @@ def sources_html(kb: KnowledgeBase, answer: Answer | None) -> str:
         cards.append(
             f"<div class='src-card' id='src-{c.n}'><div class='src-head'>[{c.n}] 《{html.escape(c.title)}》</div>"
             f"<div class='src-meta'>{html.escape(_where(c))}</div>"
-            f"<div class='src-body'>{body}</div></div>"
+            f"<div class='src-body'>{body}</div>{_page_html(kb, c, open_=not cards)}</div>"
         )
     return "".join(cards)
+
+
+def _page_html(kb: KnowledgeBase, c, open_: bool) -> str:
+    """The rendered page with the quote highlighted, as an inline image (nothing for plain text)."""
+    image = kb.page_image(c)
+    if image is None:
+        return ""
+    data = base64.b64encode(image).decode("ascii")
+    return (
+        f"<details class='src-page'{' open' if open_ else ''}><summary>原文第 {c.page} 页（引文已标出）</summary>"
+        f"<img alt='原文第 {c.page} 页，引文已标出' src='data:image/jpeg;base64,{data}'></details>"
+    )
 
 
 def _where(c) -> str:

@@ -8,7 +8,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 
-from ..documents import Document, Location
+from ..documents import Document, LineBox, Location
 
 _ENDS_SENTENCE = re.compile(r"[。！？!?；;：:…”」』）)]$")
 _LATIN_END = re.compile(r"[A-Za-z0-9,.;:]$")
@@ -17,10 +17,12 @@ _LATIN_START = re.compile(r"^[A-Za-z0-9(]")
 
 @dataclass(frozen=True)
 class Line:
-    """A line of a page: its text and the size of its characters (font size, or OCR box height)."""
+    """A line of a page: its text, the size of its characters (font size; 0 when unknown) and its
+    rectangle on the page (x0, y0, x1, y1 as fractions of the page, top-left origin)."""
 
     text: str
     size: float = 0.0
+    box: tuple[float, float, float, float] | None = None
 
 
 HEADING_SIZE = 1.2  # a line set this much larger than the page's body text is a heading
@@ -36,24 +38,28 @@ class TextBuilder:
         self.locations: list[Location] = []
         self.headings: list[tuple[int, str]] = []  # (level, text) path currently open
         self.page: int | None = None
+        self.boxes: list[LineBox] = []
 
-    def heading(self, text: str, level: int = 1) -> None:
+    def heading(self, text: str, level: int = 1) -> int:
+        """Start a section; returns where its text starts in the document (-1 when empty)."""
         text = " ".join(text.split())
         if not text:
-            return
+            return -1
         self.headings = [h for h in self.headings if h[0] < level] + [(level, text)]
-        self.paragraph(text, heading=True)
+        return self.paragraph(text, heading=True)
 
-    def paragraph(self, text: str, heading: bool = False) -> None:
+    def paragraph(self, text: str, heading: bool = False) -> int:
+        """Add a paragraph; returns where its text starts in the document (-1 when empty)."""
         text = text.strip()
         if not text:
-            return
+            return -1
         if self.parts:
             self._append("\n\n")
         start = self.size
         self._append(text)
         section = " / ".join(h for _, h in self.headings)
         self.locations.append(Location(start, self.size, self.page, section, heading))
+        return start
 
     def add_page(self, lines: list[Line]) -> None:
         """A page's lines: a run of lines set larger than the page's body text is a heading (the
@@ -67,51 +73,60 @@ class TextBuilder:
             return round(ln.size, 1) if body > 0 and ln.size >= HEADING_SIZE * body else None
 
         levels = sorted({s for ln in lines if (s := heading_size(ln)) is not None}, reverse=True)
-        for size, group in itertools.groupby(lines, key=heading_size):
-            texts = [ln.text for ln in group]
+        for size, run in itertools.groupby(lines, key=heading_size):
+            group = list(run)
             if size is not None:
-                self.heading(_join_all(texts), levels.index(size) + 1)
+                text, offsets = _join_all([ln.text for ln in group])
+                self._place(group, offsets, self.heading(text, levels.index(size) + 1), text)
             else:
-                for paragraph in lines_to_paragraphs(texts):
-                    self.paragraph(paragraph)
+                for part in _paragraph_runs([ln.text for ln in group]):
+                    text, offsets = _join_all([group[i].text for i in part])
+                    self._place([group[i] for i in part], offsets, self.paragraph(text), text)
+
+    def _place(self, lines: list[Line], offsets: list[int], start: int, text: str) -> None:
+        """Record each line's box at its place in the document (the text must be as joined)."""
+        if start < 0 or self.page is None or self.parts[-1] != text:
+            return  # nothing added, or heading whitespace collapsed: no exact places to record
+        for ln, offset in zip(lines, offsets, strict=True):
+            if ln.box is not None:
+                self.boxes.append(LineBox(start + offset, start + offset + len(ln.text), self.page, *ln.box))
 
     def _append(self, text: str) -> None:
         self.parts.append(text)
         self.size += len(text)
 
     def document(self, doc_id: str, title: str, source: str) -> Document:
-        return Document(doc_id, "".join(self.parts), title, source, tuple(self.locations))
+        return Document(doc_id, "".join(self.parts), title, source, tuple(self.locations), boxes=tuple(self.boxes))
 
 
-def lines_to_paragraphs(lines: list[str]) -> list[str]:
-    """Lines of a page (PDF text layer or OCR) as paragraphs: joined without a space inside Chinese
-    sentences; a line shorter than the page's usual one that ends a sentence, a very short line, or
-    a short line without sentence punctuation (a heading) ends its paragraph."""
+def _paragraph_runs(lines: list[str]) -> list[list[int]]:
+    """Which lines make each paragraph: a line shorter than the page's usual one that ends a
+    sentence, a very short line, or a short line without sentence punctuation (a heading) ends
+    its paragraph."""
     if not lines:
         return []
     usual = statistics.median(len(ln) for ln in lines)
-    out, current = [], ""
-    for line in lines:
-        current = _join(current, line)
+    out: list[list[int]] = []
+    current: list[int] = []
+    for i, line in enumerate(lines):
+        current.append(i)
         short = len(line) < 0.85 * usual
         heading = len(line) <= 30 and not _ENDS_SENTENCE.search(line) and short
         if heading or (short and _ENDS_SENTENCE.search(line)) or (short and len(line) < 0.5 * usual):
             out.append(current)
-            current = ""
+            current = []
     if current:
         out.append(current)
     return out
 
 
-def _join_all(texts) -> str:
-    out = ""
+def _join_all(texts: list[str]) -> tuple[str, list[int]]:
+    """Lines joined without a space inside Chinese sentences (a space stays between two Latin
+    words), and where each line starts in the result."""
+    out, offsets = "", []
     for t in texts:
-        out = _join(out, t)
-    return out
-
-
-def _join(left: str, right: str) -> str:
-    if not left:
-        return right
-    space = " " if _LATIN_END.search(left) and _LATIN_START.match(right) else ""
-    return left + space + right
+        if out and _LATIN_END.search(out) and _LATIN_START.match(t):
+            out += " "
+        offsets.append(len(out))
+        out += t
+    return out, offsets

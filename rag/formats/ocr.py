@@ -24,7 +24,7 @@ _engine_lock = threading.Lock()
 def page_lines(image: np.ndarray) -> list[Line]:
     """Text lines of one page image, top to bottom (OCR's own order). Box heights vary too much
     from line to line to tell headings apart (sizing by them cost 15 points of quote@1 on the
-    scanned page, `benchmarks/formats.py`), so OCR lines carry no size."""
+    scanned page, `benchmarks/formats.py`), so OCR lines carry no size; each keeps its box."""
     global _engine
     with _engine_lock:
         if _engine is None:
@@ -32,7 +32,14 @@ def page_lines(image: np.ndarray) -> list[Line]:
 
             _engine = RapidOCR()
         result, _ = _engine(image)
-    return [Line(text.strip()) for _box, text, _score in (result or []) if text.strip()]
+    height, width = image.shape[:2]
+    lines = []
+    for corners, text, _score in result or []:
+        if text.strip():
+            xs, ys = [p[0] for p in corners], [p[1] for p in corners]
+            box = (min(xs) / width, min(ys) / height, max(xs) / width, max(ys) / height)
+            lines.append(Line(text.strip(), box=box))
+    return lines
 
 
 def read_image(path: Path, doc_id: str) -> list[Document]:

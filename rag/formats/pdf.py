@@ -53,18 +53,28 @@ def read(path: Path, doc_id: str) -> list[Document]:
 
 
 def _text_layer_lines(page) -> list[Line]:
-    """The page's text lines with each line's largest font size (pdfium counts every character of
-    the text it returns, line breaks included, so sizes line up with the text)."""
+    """The page's text lines with each line's largest font size and its box (pdfium counts every
+    character of the text it returns, line breaks included, so sizes and boxes line up with the text)."""
     import pypdfium2.raw as raw
 
+    width, height = page.get_size()
     textpage = page.get_textpage()
     text = textpage.get_text_range()
     lines, pos = [], 0
     for raw_line in text.split("\r\n"):
-        sizes = [raw.FPDFText_GetFontSize(textpage, i) for i in range(pos, pos + len(raw_line))]
+        chars = range(pos, pos + len(raw_line))
         pos += len(raw_line) + 2
-        if raw_line.strip():
-            lines.append(Line(raw_line.strip(), max(sizes, default=0.0)))
+        if not raw_line.strip():
+            continue
+        sizes = [raw.FPDFText_GetFontSize(textpage, i) for i in chars]
+        # char boxes are (left, bottom, right, top) in PDF points from the bottom-left corner
+        boxes = [b for i in chars if (b := textpage.get_charbox(i)) and b[2] > b[0]]
+        box = None
+        if boxes and width > 0 and height > 0:
+            left, bottom = min(b[0] for b in boxes), min(b[1] for b in boxes)
+            right, top = max(b[2] for b in boxes), max(b[3] for b in boxes)
+            box = (left / width, 1 - top / height, right / width, 1 - bottom / height)
+        lines.append(Line(raw_line.strip(), max(sizes, default=0.0), box))
     textpage.close()
     return lines
 

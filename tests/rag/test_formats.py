@@ -98,9 +98,13 @@ def test_a_scanned_page_is_read_by_ocr_and_cited_with_its_page(files, tmp_path):
     for name in ("scan.pdf", "scan.png"):
         doc = read_path(tmp_path / name)[0]
         assert "创新型产业体系" in doc.text and doc.locations[0].page == 1
+        start = doc.text.index("创新型产业体系")
+        page, rects = doc.boxes_of(start, start + 7)  # OCR line boxes locate the quote on the scan
+        assert page == 1 and rects and all(0 <= v <= 1 for r in rects for v in r)
     kb = KnowledgeBase.build([tmp_path / "scan.pdf"])
     a = kb.answer("青岛规上高技术制造业增加值年均增长多少？")
     assert a.short and "15%" in a.short and a.citations[0].page == 1
+    assert kb.page_image(a.citations[0])[:2] == b"\xff\xd8"  # a JPEG of the scanned page
 
 
 def test_a_folder_of_mixed_files_indexes_the_readable_ones(files, tmp_path):
@@ -109,3 +113,89 @@ def test_a_folder_of_mixed_files_indexes_the_readable_ones(files, tmp_path):
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-garbage")
     kb = KnowledgeBase.build([tmp_path])
     assert set(kb.documents) == {"a.docx", "b.html"}
+
+
+def _bounded_text(pdf_path: Path, page: int, rects) -> str:
+    """What the PDF itself holds inside the rectangles (pdfium's text-in-a-box), spaces removed."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(pdf_path))
+    width, height = pdf[page - 1].get_size()
+    textpage = pdf[page - 1].get_textpage()
+    text = "".join(
+        textpage.get_text_bounded(x0 * width, (1 - y1) * height, x1 * width, (1 - y0) * height)
+        for x0, y0, x1, y1 in rects
+    )
+    pdf.close()
+    return "".join(text.split())
+
+
+@needs_chromium
+def test_pdf_quote_boxes_hold_the_quoted_text(files):
+    from difflib import SequenceMatcher
+
+    kb, c = _answer(files["pdf"])
+    page, rects = kb.documents["page.pdf"].boxes_of(c.start, c.end)
+    assert page == c.page and rects
+    inside = _bounded_text(files["pdf"], page, rects)
+    quote = "".join(c.quote.split())
+    assert SequenceMatcher(None, quote, inside).ratio() > 0.9, (quote, inside)
+
+
+@needs_chromium
+def test_the_page_is_shown_with_the_quote_highlighted_after_the_file_is_gone(files, tmp_path):
+    from io import BytesIO
+
+    from PIL import Image
+
+    pdf = tmp_path / "page.pdf"
+    pdf.write_bytes(files["pdf"].read_bytes())
+    KnowledgeBase.build([pdf]).save(tmp_path / "kb")
+    pdf.unlink()  # an upload is deleted once indexed: the knowledge base keeps its own copy
+    kb = KnowledgeBase.open(tmp_path / "kb")
+    c = kb.answer(QUESTION).citations[0]
+    image = Image.open(BytesIO(kb.page_image(c, width=600)))
+    _, rects = kb.documents["page.pdf"].boxes_of(c.start, c.end)
+    x0, y0, x1, y1 = rects[0]
+    region = image.crop((int(x0 * image.width), int(y0 * image.height), int(x1 * image.width), int(y1 * image.height)))
+    yellow = sum(1 for r, g, b in region.get_flattened_data() if r > 200 and g > 170 and b < 170)
+    assert image.width == 600 and yellow > 0.3 * region.width * region.height  # the highlight's yellow
+    kb.remove(["page.pdf"])
+    assert not any((tmp_path / "kb" / "originals").iterdir())  # the copy goes with its document
+
+
+def test_plain_text_has_no_page_to_show(tmp_path):
+    (tmp_path / "a.txt").write_text("青岛港2024年货物吞吐量7亿吨。", encoding="utf-8")
+    kb = KnowledgeBase.build([tmp_path / "a.txt"])
+    assert kb.page_image(kb.answer("青岛港2024年货物吞吐量多少？").citations[0]) is None
+
+
+@needs_chromium
+def test_an_encrypted_pdf_is_named_and_nothing_indexed_is_lost(files, tmp_path, caplog):
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(files["pdf"]))
+    writer.encrypt(user_password="secret", algorithm="RC4-128")
+    writer.write(tmp_path / "locked.pdf")
+    with pytest.raises(DocumentError, match="encrypted"):
+        read_path(tmp_path / "locked.pdf")
+    kb = KnowledgeBase.build([files["docx"]])
+    kb.save(tmp_path / "kb")
+    assert kb.add([tmp_path / "locked.pdf"]) == [] and "encrypted" in caplog.text  # skipped, named
+    assert set(KnowledgeBase.open(tmp_path / "kb").documents) == {"page.docx"}
+
+
+@needs_chromium
+def test_a_300_page_pdf_is_read_with_every_page_cited(files, tmp_path):
+    from pypdf import PdfReader, PdfWriter
+
+    source = PdfReader(files["pdf"])
+    writer = PdfWriter()
+    while len(writer.pages) < 300:
+        for page in source.pages:
+            writer.add_page(page)
+    writer.write(tmp_path / "long.pdf")
+    doc = read_path(tmp_path / "long.pdf")[0]
+    pages = {loc.page for loc in doc.locations}
+    assert len(pages) >= 290 and max(pages) >= 300 - len(source.pages)
+    assert all(0 <= v <= 1 for b in doc.boxes for v in (b.x0, b.y0, b.x1, b.y1))

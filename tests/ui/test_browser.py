@@ -52,7 +52,8 @@ def test_markup_in_a_document_shows_as_text_and_never_runs(tmp_path):
     from playwright.sync_api import sync_playwright
 
     from rag import KnowledgeBase
-    from rag.ui.app import KnowledgeBases, build_app
+    from rag.knowledge_bases import KnowledgeBases
+    from rag.ui.app import build_app
     from rag.ui.render import CSS
 
     from .conftest import free_port
