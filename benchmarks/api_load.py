@@ -86,7 +86,7 @@ def answer_step_alone(questions: list[str], seconds: float, env: dict) -> dict:
         done = [0] * threads
         stop = threading.Event()
 
-        def ask(i: int, stop=stop, done=done) -> None:
+        def ask(i: int, stop=stop, done=done, threads=threads) -> None:
             n = i
             while not stop.is_set():
                 kb.answer(questions[n % len(questions)])

@@ -21,7 +21,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def chat_server(env: dict | None = None, command: tuple[str, ...] = ("chat",)) -> Iterator[tuple[subprocess.Popen, str]]:
+def chat_server(
+    env: dict | None = None, command: tuple[str, ...] = ("chat",)
+) -> Iterator[tuple[subprocess.Popen, str]]:
     """(process, url) of a running `rag chat` (or another `rag` command taking --port); stopped on exit."""
     port = free_port()
     server = subprocess.Popen(
