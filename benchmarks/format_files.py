@@ -49,14 +49,16 @@ def write_docx(path: Path) -> Path:
     return path
 
 
-def write_html(path: Path) -> Path:
+def write_html(path: Path, columns: int = 1) -> Path:
     body = "".join(
         f"<article><h2>{html.escape(t)}</h2>" + "".join(f"<p>{html.escape(p)}</p>" for p in ps) + "</article>"
         for t, ps in articles()
     )
     path.write_text(
         "<!doctype html><html lang='zh'><head><meta charset='utf-8'><title>青岛新闻</title>"
-        "<style>body{font-family:'WenQuanYi Zen Hei';font-size:14px;width:40em}</style></head><body>"
+        "<style>body{font-family:'WenQuanYi Zen Hei';font-size:14px;"
+        + ("width:40em" if columns == 1 else f"column-count:{columns};column-gap:2em")
+        + "}</style></head><body>"
         "<nav><a href='/'>首页</a> <a href='/news'>新闻</a> <a href='/about'>关于我们</a></nav>"
         f"<main>{body}</main><footer>版权所有 © 2025 示例网站 · 联系我们</footer></body></html>",
         encoding="utf-8",
@@ -64,9 +66,13 @@ def write_html(path: Path) -> Path:
     return path
 
 
-def write_pdf(path: Path, work: Path) -> Path:
-    """Chromium prints the web page (A4, several pages, page numbers in the footer)."""
-    page = write_html(work / "page-for-pdf.html")
+def write_pdf(path: Path, work: Path, columns: int = 1) -> Path:
+    """Chromium prints the web page (A4, several pages; `columns` > 1 sets it in columns)."""
+    return print_pdf(write_html(work / f"page-for-pdf-{columns}.html", columns), path)
+
+
+def print_pdf(page: Path, path: Path) -> Path:
+    """Headless Chromium prints an HTML file to `path` (A4)."""
     subprocess.run(
         [
             CHROMIUM,

@@ -5,7 +5,9 @@
 The page is rebuilt as .docx, .html, a text PDF (Chromium print) and a scanned PDF (each page of
 the text PDF rendered to pixels and wrapped as an image-only PDF) by `format_files.py`. Reports
 quote@1 and short-answer F1 per format next to the .txt figures, the OCR character error rate
-against the PDF's text layer, and reading speed (pages/s) for the text PDF and for OCR. Writes
+against the PDF's text layer, and reading speed (pages/s) for the text PDF and for OCR; also the
+page set in two columns, and the text PDF's pages repeated to 30 and 300 pages, each read in a
+fresh process, for speed and peak memory (flat means the 300-page peak is the 30-page one). Writes
 `eval/reports/formats-<date>.md`. Dev split only: the test split stays held out.
 """
 
@@ -40,6 +42,31 @@ def scanned_copy(pdf_path: Path, out: Path) -> Path:
     return out
 
 
+def long_pdf(pdf_path: Path, pages: int, work: Path) -> dict:
+    """The PDF's pages repeated to `pages`, read by a fresh process: pages/s and its peak RSS."""
+    import json
+    import subprocess
+
+    from pypdf import PdfReader, PdfWriter
+
+    source, writer = PdfReader(pdf_path), PdfWriter()
+    while len(writer.pages) < pages:
+        for page in source.pages[: pages - len(writer.pages)]:
+            writer.add_page(page)
+    path = work / f"long-{pages}.pdf"
+    writer.write(path)
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
+    code = (
+        "import json, sys, time; from pathlib import Path; from rag.documents import read_path; "
+        "t = time.perf_counter(); d = read_path(Path(sys.argv[1]))[0]; s = time.perf_counter() - t; "
+        "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0].split()[1]; "
+        "print(json.dumps({'seconds': s, 'chars': len(d.text), 'peak_rss_mb': int(hwm) / 1024}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"pages": pages, "pages_per_s": pages / got["seconds"], "peak_rss_mb": got["peak_rss_mb"]}
+
+
 def main() -> None:
     from rapidfuzz.distance import Levenshtein
 
@@ -50,6 +77,7 @@ def main() -> None:
         ".docx": format_files.write_docx(work / "page.docx"),
         ".html": format_files.write_html(work / "page.html"),
         ".pdf (text)": format_files.write_pdf(work / "page.pdf", work),
+        ".pdf (2 columns)": format_files.write_pdf(work / "columns.pdf", work, columns=2),
     }
     files[".pdf (scanned)"] = scanned_copy(files[".pdf (text)"], work / "scan.pdf")
     items = load_dataset("qingdao").split("dev")
@@ -76,6 +104,9 @@ def main() -> None:
         print(label, columns[label], flush=True)
     cer = Levenshtein.distance(texts[".pdf (scanned)"], texts[".pdf (text)"]) / len(texts[".pdf (text)"])
     columns[".pdf (scanned)"]["ocr_cer_vs_text_layer"] = cer
+    for pages in (30, 300):
+        columns[f".pdf ({pages} pages)"] = long_pdf(files[".pdf (text)"], pages, work)
+        print(pages, columns[f".pdf ({pages} pages)"], flush=True)
     note = f"; dev split, {len(items)} questions; `python benchmarks/formats.py`"
     text = "\n".join(benchmark_header("Formats", note) + figures_table(columns)) + "\n"
     print(text)

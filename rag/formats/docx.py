@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 from ..documents import Document, DocumentError
-from .layout import TextBuilder
+from .layout import CELL_SEPARATOR, TextBuilder
 
 _HEADING = re.compile(r"^(?:Heading|标题)\s*(\d)$", re.IGNORECASE)
 
@@ -40,7 +40,7 @@ def read(path: Path, doc_id: str) -> list[Document]:
         elif block.tag.endswith("}tbl"):
             for row in Table(block, word).rows:
                 cells = [" ".join(c.text.split()) for c in row.cells]
-                out.paragraph("｜".join(dict.fromkeys(c for c in cells if c)))  # merged cells repeat
+                out.paragraph(CELL_SEPARATOR.join(dict.fromkeys(c for c in cells if c)))  # merged cells repeat
     doc = out.document(doc_id, title, str(path))
     if not doc.text.strip():
         raise DocumentError(f"{path}: the Word file holds no text.")

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from ..documents import Document, DocumentError, decode_bytes
-from .layout import TextBuilder
+from .layout import CELL_SEPARATOR, TextBuilder
 
 
 def read(path: Path, doc_id: str) -> list[Document]:
@@ -35,7 +35,7 @@ def read(path: Path, doc_id: str) -> list[Document]:
         if el.tag == "head":
             out.heading(_text(el), _level(el.get("rend") or ""))
         elif el.tag == "row":
-            out.paragraph("｜".join(_text(cell) for cell in el.iter("cell")))
+            out.paragraph(CELL_SEPARATOR.join(_text(cell) for cell in el.iter("cell")))
         else:
             out.paragraph(_text(el))
     meta = root.find(".//doc") if root.tag != "doc" else root

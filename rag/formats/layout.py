@@ -23,8 +23,10 @@ class Line:
     text: str
     size: float = 0.0
     box: tuple[float, float, float, float] | None = None
+    cells: tuple[str, ...] = ()  # a table row: its cells, left to right (the row is its own paragraph)
 
 
+CELL_SEPARATOR = "｜"  # between the cells of a table row, in every reader
 HEADING_SIZE = 1.2  # a line set this much larger than the page's body text is a heading
 
 
@@ -79,17 +81,20 @@ class TextBuilder:
                 text, offsets = _join_all([ln.text for ln in group])
                 self._place(group, offsets, self.heading(text, levels.index(size) + 1), text)
             else:
-                for part in _paragraph_runs([ln.text for ln in group]):
-                    text, offsets = _join_all([group[i].text for i in part])
+                for part in _paragraph_runs(group):
+                    if group[part[0]].cells:  # a table row: its cells as the Word reader joins them
+                        text, offsets = CELL_SEPARATOR.join(group[part[0]].cells), [0]
+                    else:
+                        text, offsets = _join_all([group[i].text for i in part])
                     self._place([group[i] for i in part], offsets, self.paragraph(text), text)
 
     def _place(self, lines: list[Line], offsets: list[int], start: int, text: str) -> None:
-        """Record each line's box at its place in the document (the text must be as joined)."""
+        """Record each line's box over its piece of the paragraph (the text must be as joined)."""
         if start < 0 or self.page is None or self.parts[-1] != text:
             return  # nothing added, or heading whitespace collapsed: no exact places to record
-        for ln, offset in zip(lines, offsets, strict=True):
+        for ln, offset, end in zip(lines, offsets, [*offsets[1:], len(text)], strict=True):
             if ln.box is not None:
-                self.boxes.append(LineBox(start + offset, start + offset + len(ln.text), self.page, *ln.box))
+                self.boxes.append(LineBox(start + offset, start + end, self.page, *ln.box))
 
     def _append(self, text: str) -> None:
         self.parts.append(text)
@@ -99,16 +104,21 @@ class TextBuilder:
         return Document(doc_id, "".join(self.parts), title, source, tuple(self.locations), boxes=tuple(self.boxes))
 
 
-def _paragraph_runs(lines: list[str]) -> list[list[int]]:
-    """Which lines make each paragraph: a line shorter than the page's usual one that ends a
-    sentence, a very short line, or a short line without sentence punctuation (a heading) ends
-    its paragraph."""
+def _paragraph_runs(lines: list[Line]) -> list[list[int]]:
+    """Which lines make each paragraph: a table row stands alone; a line shorter than the page's
+    usual one that ends a sentence, a very short line, or a short line without sentence
+    punctuation (a heading) ends its paragraph."""
     if not lines:
         return []
-    usual = statistics.median(len(ln) for ln in lines)
+    usual = statistics.median(len(ln.text) for ln in lines)
     out: list[list[int]] = []
     current: list[int] = []
-    for i, line in enumerate(lines):
+    for i, ln in enumerate(lines):
+        if ln.cells:
+            out += [current, [i]] if current else [[i]]
+            current = []
+            continue
+        line = ln.text
         current.append(i)
         short = len(line) < 0.85 * usual
         heading = len(line) <= 30 and not _ENDS_SENTENCE.search(line) and short
@@ -118,6 +128,11 @@ def _paragraph_runs(lines: list[str]) -> list[list[int]]:
     if current:
         out.append(current)
     return out
+
+
+def join_lines(texts: list[str]) -> str:
+    """Lines of one block (a wrapped table cell, say) as one text, joined as paragraphs are."""
+    return _join_all(texts)[0]
 
 
 def _join_all(texts: list[str]) -> tuple[str, list[int]]:

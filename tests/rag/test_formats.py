@@ -199,3 +199,44 @@ def test_a_300_page_pdf_is_read_with_every_page_cited(files, tmp_path):
     pages = {loc.page for loc in doc.locations}
     assert len(pages) >= 290 and max(pages) >= 300 - len(source.pages)
     assert all(0 <= v <= 1 for b in doc.boxes for v in (b.x0, b.y0, b.x1, b.y1))
+
+
+@needs_chromium
+def test_a_two_column_pdf_reads_down_each_column(tmp_path):
+    pdf = format_files.write_pdf(tmp_path / "columns.pdf", tmp_path, columns=2)
+    text = read_path(pdf)[0].text
+    # sentences broken across the narrow column's lines are joined, and paragraphs keep their order
+    assert "数字经济核心产业增加值" in text and "帮助企业拓展国际市场" in text
+    assert text.index("主攻方向是") < text.index("今后将根据产业发展趋势") < text.index("加快打造高能级科创平台")
+    kb = KnowledgeBase.build([pdf])
+    assert kb.answer(QUESTION).short == ANSWER
+
+
+@needs_chromium
+def test_a_ruled_pdf_table_becomes_rows_of_cells(tmp_path):
+    rows = [("指标", "2024年", "同比增长"), ("进出口（亿元）", "9076.7", "3.6%"), ("出口（亿元）", "5278.2", "5.6%")]
+    table = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    page = tmp_path / "table.html"
+    page.write_text(
+        "<html><head><meta charset='utf-8'><style>body{font-family:'WenQuanYi Zen Hei'}</style></head><body>"
+        f"<p>青岛海关发布数据，2024年青岛市外贸情况如下。</p><table border=1>{table}</table>"
+        "<p>以上数据来自青岛海关。</p></body></html>",
+        encoding="utf-8",
+    )
+    pdf = format_files.print_pdf(page, tmp_path / "table.pdf")
+    doc = read_path(pdf)[0]
+    paragraphs = doc.text.split("\n\n")
+    for row in rows:  # each row its own paragraph, cells in order
+        assert "｜".join(row) in paragraphs
+    row = "｜".join(rows[2])
+    start = doc.text.index(row)
+    page_no, rects = doc.boxes_of(start, start + len(row))  # a quote from a table is its whole row
+    assert _bounded_text(pdf, page_no, rects) == "".join(rows[2])  # the row's box is where it is drawn
+
+
+def test_an_image_without_text_is_named(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (400, 300), "white").save(tmp_path / "blank.png")
+    with pytest.raises(DocumentError, match="no text found in this image"):
+        read_path(tmp_path / "blank.png")
