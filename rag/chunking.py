@@ -190,14 +190,20 @@ def paragraphs(doc: Document) -> list[Paragraph]:
 def _structured_paragraphs(doc: Document) -> list[Paragraph]:
     """A Word file or web page says which paragraphs are headings: the top heading is the chunk's
     title, the deeper ones its section, and no layout guessing is needed."""
-    out = []
+    out: list[Paragraph] = []
+    previous = None
     for loc in doc.locations:
         if loc.heading:
+            previous = None
             continue
         path = loc.section.split(" / ") if loc.section else []
         text = doc.text[loc.start : loc.end]
         block = Block(loc.start, loc.end, text, 1, "byline" if _is_byline(text) else "body")
-        out.append(Paragraph([block], path[0] if path else doc.title or _fallback_title(doc), " / ".join(path[1:])))
+        if previous is not None and previous.end == loc.start:  # a paragraph that ran over a page break
+            out[-1].pieces.append(block)
+        else:
+            out.append(Paragraph([block], path[0] if path else doc.title or _fallback_title(doc), " / ".join(path[1:])))
+        previous = loc
     return out
 
 

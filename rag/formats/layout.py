@@ -41,6 +41,7 @@ class TextBuilder:
         self.headings: list[tuple[int, str]] = []  # (level, text) path currently open
         self.page: int | None = None
         self.boxes: list[LineBox] = []
+        self._open = False  # the last page ended inside a paragraph (full last line, no sentence end)
 
     def heading(self, text: str, level: int = 1) -> int:
         """Start a section; returns where its text starts in the document (-1 when empty)."""
@@ -50,12 +51,16 @@ class TextBuilder:
         self.headings = [h for h in self.headings if h[0] < level] + [(level, text)]
         return self.paragraph(text, heading=True)
 
-    def paragraph(self, text: str, heading: bool = False) -> int:
-        """Add a paragraph; returns where its text starts in the document (-1 when empty)."""
+    def paragraph(self, text: str, heading: bool = False, continues: bool = False) -> int:
+        """Add a paragraph, or with `continues` the rest of the last one (it ran over a page
+        break); returns where the text starts in the document (-1 when empty)."""
         text = text.strip()
         if not text:
             return -1
-        if self.parts:
+        if continues and self.parts:
+            if _LATIN_END.search(self.parts[-1]) and _LATIN_START.match(text):
+                self._append(" ")
+        elif self.parts:
             self._append("\n\n")
         start = self.size
         self._append(text)
@@ -75,18 +80,30 @@ class TextBuilder:
             return round(ln.size, 1) if body > 0 and ln.size >= HEADING_SIZE * body else None
 
         levels = sorted({s for ln in lines if (s := heading_size(ln)) is not None}, reverse=True)
+        body_lines = [len(ln.text) for ln in lines if heading_size(ln) is None and not ln.cells]
+        usual = statistics.median(body_lines) if body_lines else 0
+        continues, last = self._open, None
         for size, run in itertools.groupby(lines, key=heading_size):
             group = list(run)
             if size is not None:
                 text, offsets = _join_all([ln.text for ln in group])
                 self._place(group, offsets, self.heading(text, levels.index(size) + 1), text)
-            else:
-                for part in _paragraph_runs(group):
-                    if group[part[0]].cells:  # a table row: its cells as the Word reader joins them
-                        text, offsets = CELL_SEPARATOR.join(group[part[0]].cells), [0]
-                    else:
-                        text, offsets = _join_all([group[i].text for i in part])
-                    self._place([group[i] for i in part], offsets, self.paragraph(text), text)
+                continues, last = False, None
+                continue
+            for part in _paragraph_runs(group):
+                last = group[part[-1]]
+                if last.cells:  # a table row: its cells as the Word reader joins them
+                    text, offsets = CELL_SEPARATOR.join(last.cells), [0]
+                    start = self.paragraph(text)
+                else:
+                    text, offsets = _join_all([group[i].text for i in part])
+                    start = self.paragraph(text, continues=continues)
+                self._place([group[i] for i in part], offsets, start, text)
+                continues = False
+        # a paragraph runs on over the page break when the page's last line is full and unfinished
+        self._open = bool(
+            last and not last.cells and len(last.text) >= 0.85 * usual and not _ENDS_SENTENCE.search(last.text)
+        )
 
     def _place(self, lines: list[Line], offsets: list[int], start: int, text: str) -> None:
         """Record each line's box over its piece of the paragraph (the text must be as joined)."""

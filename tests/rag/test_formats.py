@@ -131,6 +131,18 @@ def _bounded_text(pdf_path: Path, page: int, rects) -> str:
 
 
 @needs_chromium
+def test_a_paragraph_running_over_a_page_break_is_one_paragraph(files):
+    doc = read_path(files["pdf"])[0]
+    # the printed page breaks inside sentences (e.g. 「…出口值5278.2亿元，增速|12%…」): each such
+    # paragraph continues on the next page with no paragraph break, the page known on either side
+    runs = [(a, b) for a, b in zip(doc.locations, doc.locations[1:]) if a.end == b.start]
+    assert runs and all(b.page == a.page + 1 for a, b in runs)
+    kb = KnowledgeBase.build([files["pdf"]])
+    for a, _ in runs:  # and one chunk holds the text on both sides of the break
+        assert any(c.start < a.end < c.end for c in kb.chunks.values())
+
+
+@needs_chromium
 def test_pdf_quote_boxes_hold_the_quoted_text(files):
     from difflib import SequenceMatcher
 
