@@ -4,6 +4,7 @@ bounded cache, created and extended by uploads with limits. The chat window and 
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -15,6 +16,8 @@ from .config import Config
 from .documents import DocumentError, read_path
 from .kb import KnowledgeBase
 from .paths import index_root
+
+log = logging.getLogger(__name__)
 
 DEFAULT = "default"
 REFRESH_SECONDS = 1.0
@@ -48,7 +51,10 @@ class KnowledgeBases:
             kb = self.get(name)
         if kb is not None:
             return {"name": name, "documents": len(kb.documents), "chunks": len(kb.chunks)}
-        manifest = store.read_manifest(self.root / name)
+        try:
+            manifest = store.read_manifest(self.root / name)
+        except (OSError, store.IndexMismatchError) as exc:  # listed, but damaged: say so, list the rest
+            return {"name": name, "documents": None, "chunks": None, "error": short_message(exc)}
         return {"name": name, "documents": manifest.get("documents"), "chunks": manifest.get("chunks")}
 
     def get(self, name: str | None) -> KnowledgeBase:
@@ -62,7 +68,10 @@ class KnowledgeBases:
                     self._checked[name] = time.monotonic()
         if kb is not None:
             if due:
-                kb.refresh()  # another worker or `rag index --add` may have saved a new version
+                try:
+                    kb.refresh()  # another worker or `rag index --add` may have saved a new version
+                except (OSError, store.IndexMismatchError) as exc:  # keep answering from the version we have
+                    log.warning("%s: not switching to the newly saved version: %s", name, exc)
             return kb
         if name == DEFAULT:
             kb = KnowledgeBase.open(self.default_path) if self.default_path else default_kb()
