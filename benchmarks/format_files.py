@@ -23,15 +23,21 @@ from rag.paths import bundled_corpus
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def articles() -> list[tuple[str, list[str]]]:
-    """(headline, paragraphs) of each article of the bundled page, in order."""
-    out: list[tuple[str, list[str]]] = []
+def articles() -> list[tuple[str, list[tuple[str, str]]]]:
+    """(headline, [(kind, text)]) of each article of the bundled page, in order; kind is
+    "subheading" (a section's heading inside the article) or "paragraph"."""
+    out: list[tuple[str, list[tuple[str, str]]]] = []
+    section = ""
     for doc in load_documents([bundled_corpus()]):
         for para in paragraphs(doc):
             text = repaired("".join(doc.text[b.start : b.end] for b in para.pieces))
             if not out or out[-1][0] != para.title:
                 out.append((para.title, []))
-            out[-1][1].append(" ".join(text.split()))
+                section = ""
+            if para.section and para.section != section:
+                out[-1][1].append(("subheading", para.section))
+            section = para.section
+            out[-1][1].append(("paragraph", " ".join(text.split())))
     return out
 
 
@@ -39,10 +45,13 @@ def write_docx(path: Path) -> Path:
     import docx
 
     word = docx.Document()
-    for title, paras in articles():
+    for title, blocks in articles():
         word.add_heading(title, level=1)
-        for p in paras:
-            word.add_paragraph(p)
+        for kind, text in blocks:
+            if kind == "subheading":
+                word.add_heading(text, level=2)
+            else:
+                word.add_paragraph(text)
     section = word.sections[0]
     section.header.paragraphs[0].text = "大众日报·青岛新闻 页眉"  # headers must not reach the text
     word.save(str(path))
@@ -50,9 +59,12 @@ def write_docx(path: Path) -> Path:
 
 
 def write_html(path: Path, columns: int = 1) -> Path:
+    tag = {"subheading": "h3", "paragraph": "p"}
     body = "".join(
-        f"<article><h2>{html.escape(t)}</h2>" + "".join(f"<p>{html.escape(p)}</p>" for p in ps) + "</article>"
-        for t, ps in articles()
+        f"<article><h2>{html.escape(title)}</h2>"
+        + "".join(f"<{tag[kind]}>{html.escape(text)}</{tag[kind]}>" for kind, text in blocks)
+        + "</article>"
+        for title, blocks in articles()
     )
     path.write_text(
         "<!doctype html><html lang='zh'><head><meta charset='utf-8'><title>青岛新闻</title>"

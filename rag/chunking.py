@@ -120,15 +120,20 @@ def classify(blocks: list[Block], max_heading_chars: int = 40) -> None:
             block.kind, block.level = "heading", len(md.group(1))
         elif _is_byline(block.text):
             block.kind = "byline"
-        elif (
-            not continues
-            and len(block.text) <= max_heading_chars
-            and "\n" not in block.text
-            and not _ends_sentence(block.text)
-            and not _INNER_PUNCT.search(block.text)
-        ):
+        elif not continues and _heading_like(block.text, max_heading_chars):
             block.kind = "heading"
         prev = block
+
+
+def _heading_like(text: str, max_chars: int = 40) -> bool:
+    """A short line without sentence or clause punctuation: how a heading looks in running text."""
+    return (
+        len(text) <= max_chars
+        and "\n" not in text
+        and not _ends_sentence(text)
+        and not _INNER_PUNCT.search(text)
+        and not _is_byline(text)
+    )
 
 
 def heading_text(block: Block) -> str:
@@ -189,20 +194,27 @@ def paragraphs(doc: Document) -> list[Paragraph]:
 
 def _structured_paragraphs(doc: Document) -> list[Paragraph]:
     """A Word file or web page says which paragraphs are headings: the top heading is the chunk's
-    title, the deeper ones its section, and no layout guessing is needed."""
+    title, the deeper ones its section. A PDF marks only headings set in larger type; a
+    subheading set in body type is told by its look, as in plain text, and joins the section."""
     out: list[Paragraph] = []
-    previous = None
+    previous, subheading = None, ""
     for loc in doc.locations:
+        text = doc.text[loc.start : loc.end]
         if loc.heading:
-            previous = None
+            previous, subheading = None, ""
+            continue
+        if loc.page is not None and previous is not None and previous.end == loc.start:
+            out[-1].pieces.append(Block(loc.start, loc.end, text, 1, "body"))  # ran over a page break
+            previous = loc
+            continue
+        prior = doc.text[previous.start : previous.end] if previous else ""
+        if loc.page is not None and _heading_like(text) and (not prior or _ends_sentence(prior)):
+            previous, subheading = None, text
             continue
         path = loc.section.split(" / ") if loc.section else []
-        text = doc.text[loc.start : loc.end]
         block = Block(loc.start, loc.end, text, 1, "byline" if _is_byline(text) else "body")
-        if previous is not None and previous.end == loc.start:  # a paragraph that ran over a page break
-            out[-1].pieces.append(block)
-        else:
-            out.append(Paragraph([block], path[0] if path else doc.title or _fallback_title(doc), " / ".join(path[1:])))
+        section = " / ".join(path[1:] + ([subheading] if subheading else []))
+        out.append(Paragraph([block], path[0] if path else doc.title or _fallback_title(doc), section))
         previous = loc
     return out
 

@@ -122,9 +122,9 @@ class TextBuilder:
 
 
 def _paragraph_runs(lines: list[Line]) -> list[list[int]]:
-    """Which lines make each paragraph: a table row stands alone; a line shorter than the page's
-    usual one that ends a sentence, a very short line, or a short line without sentence
-    punctuation (a heading) ends its paragraph."""
+    """Which lines make each paragraph: a table row stands alone; a short line without sentence
+    punctuation after one that ends a sentence is a heading and stands alone; a line shorter than
+    the page's usual one that ends a sentence, a very short line, or a heading ends its paragraph."""
     if not lines:
         return []
     usual = statistics.median(len(ln.text) for ln in lines)
@@ -136,9 +136,12 @@ def _paragraph_runs(lines: list[Line]) -> list[list[int]]:
             current = []
             continue
         line = ln.text
-        current.append(i)
         short = len(line) < 0.85 * usual
         heading = len(line) <= 30 and not _ENDS_SENTENCE.search(line) and short
+        if heading and current and _ENDS_SENTENCE.search(lines[current[-1]].text):
+            out.append(current)  # a full last line that ended its sentence: the heading starts anew
+            current = []
+        current.append(i)
         if heading or (short and _ENDS_SENTENCE.search(line)) or (short and len(line) < 0.5 * usual):
             out.append(current)
             current = []

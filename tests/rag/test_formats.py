@@ -252,3 +252,15 @@ def test_an_image_without_text_is_named(tmp_path):
     Image.new("RGB", (400, 300), "white").save(tmp_path / "blank.png")
     with pytest.raises(DocumentError, match="no text found in this image"):
         read_path(tmp_path / "blank.png")
+
+
+@needs_chromium
+def test_pdf_subheadings_in_body_type_become_sections_as_in_plain_text(files):
+    from rag.paths import bundled_corpus
+
+    def sections(kb):
+        return {c.section for c in kb.chunks.values() if c.section}
+
+    plain = sections(KnowledgeBase.build([next(bundled_corpus().glob("*.txt"))]))
+    pdf = sections(KnowledgeBase.build([files["pdf"]]))
+    assert "主攻“10+1”产业40个赛道" in pdf and len(plain & pdf) >= 0.9 * len(plain)
