@@ -37,6 +37,7 @@ from .schema import Answer
 from .store import StoreWriteError, WriterBusyError
 
 API_VERSION = "v1"
+MAX_JSON_BYTES = 2**20  # a question is at most 2,000 characters; no JSON request needs more
 STREAM_PIECE = 16  # characters per streamed chunk: the reply is ready at once, chunks only pace the display
 
 
@@ -94,6 +95,16 @@ def create_app(
         openapi_url=f"/{API_VERSION}/openapi.json",
     )
     app.state.api_keys = keys
+    upload_bytes = kbs.limits.max_upload_files * kbs.limits.max_upload_mb * 2**20
+
+    @app.middleware("http")
+    async def body_limit(request: Request, call_next):
+        """Refuse an oversized body before reading it: uploads up to the upload limits, JSON up to 1 MB."""
+        limit = upload_bytes if request.url.path.endswith("/documents") else MAX_JSON_BYTES
+        size = request.headers.get("content-length", "")
+        if size.isdigit() and int(size) > limit:
+            return _error(413, f"request body of {int(size):,} bytes is over the {limit:,}-byte limit", "too_large")
+        return await call_next(request)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

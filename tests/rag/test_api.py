@@ -67,6 +67,8 @@ def test_a_key_is_required_and_errors_are_json_with_a_message(base, http):
     assert r.status_code == 400 and "empty" in r.json()["error"]["message"]
     r = http.post("/v1/search", json={"question": QUESTION, "k": -5})
     assert r.status_code == 422 and "k" in r.json()["error"]["message"]
+    r = http.post("/v1/answer", json={"question": "问" * 2_000_000})
+    assert r.status_code == 413 and "limit" in r.json()["error"]["message"]
 
 
 def test_search_and_knowledge_bases(http):
