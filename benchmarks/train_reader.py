@@ -20,7 +20,9 @@ Examples, each a (question, passage window) pair shaped exactly as the product r
 
 Cost: the embedding matrix (96M parameters) stays as in e5-small, so its output is computed once
 and cached (fp16); all 12 encoder layers and the span head train (`--frozen 4` keeps layers 0-3
-too, which trained 1.5x faster but did worse: see `tried` in reader.json).
+too, which trained 1.5x faster but did worse: see `tried` in reader.json). `--init-from SETTING`
+starts from a finished run's checkpoint with a fresh optimiser and schedule (e.g. one more epoch
+at a lower rate: `train --epochs 1 --lr 3e-5 --init-from frozen0-epochs2-lr0.0001`).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ FROZEN = 0  # layers below this stay as in e5-small and are cached (--frozen); 0
 EPOCHS = 2  # --epochs
 BATCH = 16
 LR = 1e-4  # --lr
+INIT = ""  # --init-from: the setting of a finished run whose layers and head this one starts from
 SEED = 13
 VALIDATION_SHARE = 0.08
 RETRIEVED_PER_QUESTION = 0.6  # expected retrieved negatives per question
@@ -365,7 +368,13 @@ def stage_cache() -> None:
 
 def setting() -> str:
     """Checkpoints and timings are kept per setting, so an experiment never resumes from another's state."""
-    return f"frozen{FROZEN}-epochs{EPOCHS}-lr{LR:g}"
+    return f"frozen{FROZEN}-epochs{EPOCHS}-lr{LR:g}" + (f"-from-{INIT}" if INIT else "")
+
+
+def _epochs_before() -> int:
+    """Epochs the --init-from run already trained (so this run's epochs draw new orders)."""
+    found = re.search(r"epochs(\d+)", INIT)
+    return int(found.group(1)) if found else 0
 
 
 def checkpoint_file() -> Path:
@@ -394,6 +403,11 @@ def stage_train() -> None:
     )
     ckpt = checkpoint_file()
     step = 0
+    if INIT and not ckpt.exists():  # a warm start: trained layers and head, a fresh optimiser and schedule
+        start = torch.load(WORK / f"checkpoint-{INIT}.pt", weights_only=False)
+        layers.load_state_dict(start["layers"])
+        head.load_state_dict(start["head"])
+        log(f"starting from {INIT} ({start['step']} steps)")
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         layers.load_state_dict(state["layers"])
@@ -406,14 +420,14 @@ def stage_train() -> None:
         return
     batches = []
     for epoch in range(EPOCHS):
-        order = np.random.default_rng(SEED + epoch).permutation(keep)
+        order = np.random.default_rng(SEED + _epochs_before() + epoch).permutation(keep)
         # batches of similar length waste less time on padding
         groups = [order[i : i + BATCH * 20] for i in range(0, len(order), BATCH * 20)]
         epoch_batches = []
         for g in groups:
             g = g[np.argsort(-lengths[g], kind="stable")]
             epoch_batches += [g[i : i + BATCH] for i in range(0, len(g), BATCH)]
-        np.random.default_rng(SEED + 100 + epoch).shuffle(epoch_batches)
+        np.random.default_rng(SEED + 100 + _epochs_before() + epoch).shuffle(epoch_batches)
         batches += epoch_batches
     losses = []
     t0 = time.time()
@@ -491,6 +505,7 @@ def stage_export() -> None:
         },
         "max_tokens": MAX_TOKENS,
         "epochs": EPOCHS,
+        **({"init_from": INIT, "epochs_before": _epochs_before()} if INIT else {}),
         "batch": BATCH,
         "lr": LR,
         "seed": SEED,
@@ -588,8 +603,13 @@ def main() -> None:
     parser.add_argument("--frozen", type=int, default=FROZEN, help="lower encoder layers kept as in e5-small")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--lr", type=float, default=LR)
+    parser.add_argument(
+        "--init-from",
+        default=INIT,
+        help="start from a finished run's setting, e.g. frozen0-epochs2-lr0.0001 (its checkpoint in the work folder)",
+    )
     args = parser.parse_args()
-    globals().update(FROZEN=args.frozen, EPOCHS=args.epochs, LR=args.lr)
+    globals().update(FROZEN=args.frozen, EPOCHS=args.epochs, LR=args.lr, INIT=args.init_from)
     for name in args.stages or STAGES:
         t = time.time()
         log(f"stage {name}")
