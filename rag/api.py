@@ -99,10 +99,12 @@ def create_app(
 
     @app.middleware("http")
     async def body_limit(request: Request, call_next):
-        """Refuse an oversized body before reading it: uploads up to the upload limits, JSON up to 1 MB."""
-        limit = upload_bytes if request.url.path.endswith("/documents") else MAX_JSON_BYTES
+        """Refuse an oversized API body before reading it: uploads up to the upload limits, JSON up
+        to 1 MB (the mounted chat window keeps Gradio's own limit)."""
+        path = request.url.path
+        limit = upload_bytes if path.endswith("/documents") else MAX_JSON_BYTES
         size = request.headers.get("content-length", "")
-        if size.isdigit() and int(size) > limit:
+        if path.startswith(f"/{API_VERSION}/") and size.isdigit() and int(size) > limit:
             return _error(413, f"request body of {int(size):,} bytes is over the {limit:,}-byte limit", "too_large")
         return await call_next(request)
 

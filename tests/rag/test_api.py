@@ -137,3 +137,16 @@ def test_upload_ask_and_delete_a_document(http, tmp_path):
 def test_the_chat_window_is_served_by_the_same_server(base):
     assert httpx.get(f"{base}/", follow_redirects=True).status_code == 200
     assert httpx.get(f"{base}/docs").status_code == 200
+
+
+def test_the_chat_window_upload_is_not_held_to_the_api_json_limit(base, tmp_path):
+    """The mounted chat window's own upload route takes bodies over 1 MB (after its login, a key)."""
+    from gradio_client import Client, handle_file
+
+    files = [tmp_path / "tea.txt", tmp_path / "a.bin", tmp_path / "b.bin"]
+    files[0].write_text("崂山绿茶\n\n崂山绿茶2024年茶园面积达到3.2万亩。", encoding="utf-8")
+    for f in files[1:]:
+        f.write_bytes(b"\x00" * 700_000)  # 1.4 MB in all; each file under this server's 1 MB limit
+    client = Client(f"{base}/", auth=("anyone", KEY), verbose=False)
+    _, status = client.predict([handle_file(str(f)) for f in files], "window", api_name="/upload")
+    assert "tea.txt" in status and "a.bin" in status  # indexed, and the unreadable ones named
