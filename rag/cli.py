@@ -80,8 +80,9 @@ def main(verbose: bool) -> None:
 def index(sources, out, model, user_dict, backend, add_to, update):
     """Build (or extend) a knowledge base from .txt/.md/.jsonl/.pdf/.docx/.html files and folders."""
     try:
-        if update:
+        if update or add_to:
             kb = KnowledgeBase.open(out, Config().replace(model=model) if model else None)
+        if update:
             report = kb.sync(sources, progress=True)
             for problem in report["failed"]:
                 click.echo(f"skipped: {problem}", err=True)
@@ -90,7 +91,6 @@ def index(sources, out, model, user_dict, backend, add_to, update):
                 f"{len(report['unchanged'])} unchanged; {len(kb.documents)} documents, {len(kb.chunks)} chunks"
             )
         elif add_to:
-            kb = KnowledgeBase.open(out, Config().replace(model=model) if model else None)
             ids = kb.add(sources, progress=True)
             click.echo(f"added {len(ids)} documents to {out}: {len(kb.documents)} documents, {len(kb.chunks)} chunks")
         else:
@@ -187,7 +187,7 @@ def serve(host, port, kb_path, workers, api_keys, api_key_file, no_auth, no_chat
     name and a key as the password."""
     import uvicorn
 
-    from .knowledge_bases import LOOPBACK
+    from .knowledge_bases import LOOPBACK, root_and_name
 
     keys = [*api_keys, *_lines(api_key_file, "--api-key-file")]
     keys += [k.strip() for k in os.environ.get("RAG_API_KEYS", "").split(",") if k.strip()]
@@ -206,9 +206,8 @@ def serve(host, port, kb_path, workers, api_keys, api_key_file, no_auth, no_chat
     if workers > 1 and not no_chat_window:
         click.echo("note: the chat window needs one process; with --workers > 1 only the API is served.", err=True)
     if kb_path != "default":
-        path = Path(kb_path)
-        settings |= {"root": str(path.parent if path.parent != Path("") else index_root())}
-        if not (path / "CURRENT").exists():
+        settings |= {"root": str(root_and_name(kb_path)[0])}
+        if not (Path(kb_path) / "CURRENT").exists():
             _fail(
                 FileNotFoundError(
                     f"{kb_path}: no knowledge base here. Build one with `rag index SRC... --out {kb_path}`."

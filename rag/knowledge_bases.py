@@ -121,6 +121,12 @@ class KnowledgeBases:
         return self._remember(name, kb), [d.doc_id for d in docs], failed
 
 
+def root_and_name(kb_path: str) -> tuple[Path, str]:
+    """`--kb index/mykb` → (the folder holding it, its name); a bare name lives in the index root."""
+    path = Path(kb_path)
+    return (path.parent if path.parent != Path("") else index_root()), path.name
+
+
 def user_name(name: str) -> bool:
     """A knowledge base people may open or create: not the bundled one, not an evaluation index."""
     return bool(_NAME.fullmatch(name)) and name != DEFAULT and not name.startswith("eval-")

@@ -261,8 +261,12 @@ def _document(row: dict) -> Document:
 
 def original(root: Path, doc: Document) -> Path | None:
     """The kept copy of a paged document's file (PDF, image), to show its pages; None if not kept."""
-    path = root / ORIGINALS / (doc.digest + Path(doc.source).suffix.lower())
+    path = root / ORIGINALS / _original_name(doc)
     return path if doc.digest and path.is_file() else None
+
+
+def _original_name(doc: Document) -> str:
+    return doc.digest + Path(doc.source).suffix.lower()
 
 
 def _copy_originals(root: Path, documents: Iterable[Document]) -> set[str]:
@@ -274,7 +278,7 @@ def _copy_originals(root: Path, documents: Iterable[Document]) -> set[str]:
     for d in documents:
         if not (d.boxes and d.digest):
             continue
-        name = d.digest + Path(d.source).suffix.lower()
+        name = _original_name(d)
         names.add(name)
         target, source = folder / name, Path(d.source)
         if target.exists() or not source.is_file():

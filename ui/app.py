@@ -21,8 +21,7 @@ import gradio as gr
 
 from rag import Config
 from rag.config import RetrievalMode
-from rag.knowledge_bases import DEFAULT, LOOPBACK, KnowledgeBases, short_message
-from rag.paths import index_root
+from rag.knowledge_bases import DEFAULT, LOOPBACK, KnowledgeBases, root_and_name, short_message
 
 from .render import CSS, example_questions, kb_summary, placeholder, reply_markdown, sources_html
 
@@ -224,9 +223,7 @@ def launch(
     kbs = KnowledgeBases(config=config)
     name = DEFAULT
     if kb != DEFAULT:
-        path = Path(kb)
-        kbs.root = path.parent if path.parent != Path("") else index_root()
-        name = path.name
+        kbs.root, name = root_and_name(kb)
     if (host not in LOOPBACK or share) and not auth:
         print(
             f"warning: serving on {host}{' and a public link' if share else ''} with no login; anyone who can "

@@ -58,8 +58,7 @@ class TextBuilder:
         if not text:
             return -1
         if continues and self.parts:
-            if _LATIN_END.search(self.parts[-1]) and _LATIN_START.match(text):
-                self._append(" ")
+            self._append(_separator(self.parts[-1], text))
         elif self.parts:
             self._append("\n\n")
         start = self.size
@@ -160,8 +159,12 @@ def _join_all(texts: list[str]) -> tuple[str, list[int]]:
     words), and where each line starts in the result."""
     out, offsets = "", []
     for t in texts:
-        if out and _LATIN_END.search(out) and _LATIN_START.match(t):
-            out += " "
+        out += _separator(out, t)
         offsets.append(len(out))
         out += t
     return out, offsets
+
+
+def _separator(left: str, right: str) -> str:
+    """What goes between two pieces of a line-broken text: a space between two Latin words, else nothing."""
+    return " " if left and _LATIN_END.search(left) and _LATIN_START.match(right) else ""
