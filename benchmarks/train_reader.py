@@ -16,7 +16,11 @@ Examples, each a (question, passage window) pair shaped exactly as the product r
   retrieved  the best-ranked chunks of our own hybrid retriever that hold no gold answer → no answer;
   swapped    the gold window with the question's year or named entity swapped for one the
              passage never mentions → no answer;
-  elsewhere  a window of the gold chunk that misses the answer → no answer.
+  elsewhere  a window of the gold chunk that misses the answer → no answer;
+  attribute  (`--attribute-swaps`, an experiment with its own work folder) the gold window with the
+             noun the answer's sentence shares with the question (出口值, 注册资本) swapped for a
+             noun another question on the same article asks about that the passage never mentions
+             → no answer: the passage has the topic and a figure, but not the one asked for.
 
 Cost: the embedding matrix (96M parameters) stays as in e5-small, so its output is computed once
 and cached (fp16); all 12 encoder layers and the span head train (`--frozen 4` keeps layers 0-3
@@ -70,6 +74,7 @@ VALIDATION_SHARE = 0.08
 RETRIEVED_PER_QUESTION = 0.6  # expected retrieved negatives per question
 SWAP_SHARE = 0.35
 ELSEWHERE_SHARE = 0.3
+ATTRIBUTE_SHARE = 0.0  # --attribute-swaps sets 0.3
 MAX_FALSE_ABSTENTION = 0.03  # calibration: the most answerable questions the threshold may turn away
 
 
@@ -128,6 +133,7 @@ def is_validation(record: dict, source: str) -> bool:
 def build_examples() -> tuple[list[Example], list[Example], dict]:
     logging.disable(logging.WARNING)
     rng = random.Random(SEED)
+    attribute_rng = random.Random(SEED + 1)  # its own draws: every other example is the same as without it
     encoder = PairEncoder(_tokenizer_file(), MAX_TOKENS)
     train: list[Example] = []
     valid: list[Example] = []
@@ -140,6 +146,7 @@ def build_examples() -> tuple[list[Example], list[Example], dict]:
             chunks_of.setdefault(chunk.doc_id, []).append(chunk)
         records = questions(source)
         entities = _entity_pool(kb, records)
+        nouns = _noun_pool(kb, records)
         log(f"{source}: {len(records)} questions, {len(kb.chunks)} chunks")
         for rec in records:
             out = valid if is_validation(rec, source) else train
@@ -187,6 +194,10 @@ def build_examples() -> tuple[list[Example], list[Example], dict]:
                 swapped = _swap(rec["question"], chunk, kb, entities, rng)
                 if swapped:
                     out.append(_negative(ex, "swapped", question=swapped))
+            if attribute_rng.random() < ATTRIBUTE_SHARE:
+                swapped = _swap_attribute(rec, chunk, span, kb, nouns, attribute_rng)
+                if swapped:
+                    out.append(_negative(ex, "attribute", question=swapped))
     for name, group in (("train", train), ("validation", valid)):
         for ex in group:
             key = f"{name} {ex.source} {ex.kind}"
@@ -258,6 +269,51 @@ def _swap(question: str, chunk, kb, entities, rng) -> str | None:
         new = rng.choice(entities.get(flag, [word]))
         if new != word and new not in context and word not in new:
             return question.replace(word, new)
+    return None
+
+
+_NOUN_FLAGS = ("n", "vn")
+_COMMON_NOUN_SHARE = 0.02  # nouns asked about in more articles than this are question words (时候, 地方)
+
+
+def _noun_pool(kb, records) -> dict[str, list[str]]:
+    """Nouns asked about per article (and under "" across all), the stock of plausible attribute swaps.
+
+    Nouns asked about in many articles (时候, 地方, 名字) are how questions are put, not attributes.
+    """
+    articles: dict[str, set] = {}
+    for rec in records:
+        for word, flag in kb.tokenizer.tagged(rec["question"]):
+            if flag in _NOUN_FLAGS and len(word) >= 2:
+                articles.setdefault(word, set()).add(rec["article"])
+    n_articles = len({rec["article"] for rec in records})
+    common = {w for w, seen in articles.items() if len(seen) > max(2, _COMMON_NOUN_SHARE * n_articles)}
+    pool: dict[str, set] = {"": set()}
+    for word, seen in articles.items():
+        if word not in common:
+            pool[""].add(word)
+            for article in seen:
+                pool.setdefault(article, set()).add(word)
+    return {k: sorted(v) for k, v in pool.items()}
+
+
+def _swap_attribute(rec: dict, chunk, span: tuple[int, int], kb, nouns, rng) -> str | None:
+    """The question with the noun its answer's sentence shares (not the title's topic) swapped for one
+    the passage never mentions."""
+    sentence = next((chunk.text[a:b] for a, b in chunk.sentence_spans if a <= span[0] < b), "")
+    shared = [
+        w
+        for w, f in kb.tokenizer.tagged(rec["question"])
+        if f in _NOUN_FLAGS and w in nouns[""] and w in sentence and w not in chunk.title
+    ]
+    if not shared:
+        return None
+    word = rng.choice(shared)
+    context = chunk.title + chunk.text
+    for stock in (nouns.get(rec["article"], []), nouns[""]):
+        choices = [w for w in stock if w not in context and word not in w and w not in word]
+        if choices:
+            return rec["question"].replace(word, rng.choice(choices))
     return None
 
 
@@ -368,7 +424,11 @@ def stage_cache() -> None:
 
 def setting() -> str:
     """Checkpoints and timings are kept per setting, so an experiment never resumes from another's state."""
-    return f"frozen{FROZEN}-epochs{EPOCHS}-lr{LR:g}" + (f"-from-{INIT}" if INIT else "")
+    return (
+        f"frozen{FROZEN}-epochs{EPOCHS}-lr{LR:g}"
+        + (f"-from-{INIT}" if INIT else "")
+        + (f"-attribute{ATTRIBUTE_SHARE:g}" if ATTRIBUTE_SHARE else "")
+    )
 
 
 def _epochs_before() -> int:
@@ -608,8 +668,15 @@ def main() -> None:
         default=INIT,
         help="start from a finished run's setting, e.g. frozen0-epochs2-lr0.0001 (its checkpoint in the work folder)",
     )
+    parser.add_argument(
+        "--attribute-swaps",
+        action="store_true",
+        help="add attribute-swapped no-answer questions (own work folder: the features differ)",
+    )
     args = parser.parse_args()
     globals().update(FROZEN=args.frozen, EPOCHS=args.epochs, LR=args.lr, INIT=args.init_from)
+    if args.attribute_swaps:
+        globals().update(ATTRIBUTE_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-attribute"))
     for name in args.stages or STAGES:
         t = time.time()
         log(f"stage {name}")

@@ -60,6 +60,22 @@ class DenseKind(Choice):
     HNSW = "hnsw"
 
 
+class StoreKind(Choice):
+    """Where chunk vectors and keywords are searched: FAISS + BM25 files in the index folder
+    (`local`), or a Milvus collection per knowledge base (`milvus`: a server, or milvus-lite's file)."""
+
+    LOCAL = "local"
+    MILVUS = "milvus"
+
+
+class MilvusKeyword(Choice):
+    """Keyword search in Milvus: its own BM25 function over the chunk text with its jieba analyzer
+    (`bm25`), or our jieba words + CJK bigrams sent as BM25-weighted sparse vectors (`tokens`)."""
+
+    BM25 = "bm25"
+    TOKENS = "tokens"
+
+
 class FusionMethod(Choice):
     """How dense and keyword rankings merge: min-max normalised scores, or reciprocal rank fusion."""
 
@@ -92,6 +108,11 @@ class Config:
     chunk_min_chars: int = 80
     user_dict: str | None = None  # jieba user dictionary for domain terms
     mode: RetrievalMode = RetrievalMode.HYBRID
+    store: StoreKind = StoreKind.LOCAL
+    # milvus: `http://host:19530` for a server, or a file (milvus-lite); None: `<index folder>.milvus.db`
+    uri: str | None = None
+    token: str | None = None  # milvus credentials ("user:password" or an API key); never saved, or $RAG_MILVUS_TOKEN
+    milvus_keyword: MilvusKeyword = MilvusKeyword.TOKENS
     dense_index: DenseKind = DenseKind.AUTO
     ivf_nprobe: int = 32  # IVF lists searched per query (recall vs speed)
     hnsw_ef_search: int = 128
@@ -121,12 +142,25 @@ class Config:
 
     def __post_init__(self):
         self.mode = RetrievalMode.parse(self.mode)
+        self.store = StoreKind.parse(self.store)
+        self.milvus_keyword = MilvusKeyword.parse(self.milvus_keyword)
         self.composer = ComposerKind.parse(self.composer)
         self.backend = EncoderBackend.parse(self.backend)
         self.dense_index = DenseKind.parse(self.dense_index)
         self.fusion = FusionMethod.parse(self.fusion)
 
-    INDEX_FIELDS = ("model", "backend", "max_seq_length", "chunk_max_chars", "chunk_min_chars", "user_dict")
+    INDEX_FIELDS = (
+        "model",
+        "backend",
+        "max_seq_length",
+        "chunk_max_chars",
+        "chunk_min_chars",
+        "user_dict",
+        "store",
+        "uri",
+        "milvus_keyword",
+    )
+    SECRET_FIELDS = ("token",)  # kept out of manifests and logs
 
     def index_settings(self) -> dict:
         """The settings an index is built with; changing any of them needs a rebuild."""
@@ -135,6 +169,10 @@ class Config:
 
     def to_dict(self) -> dict:
         return {k: v.value if isinstance(v, Enum) else v for k, v in dataclasses.asdict(self).items()}
+
+    def to_saved_dict(self) -> dict:
+        """`to_dict` without credentials: what a manifest records."""
+        return {k: v for k, v in self.to_dict().items() if k not in self.SECRET_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict) -> Config:

@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from . import page_view, store
+from .chunk_index import ChunkIndex, empty_index, retriever_of
 from .chunking import Chunk, Chunker
 from .composers import create_composer
 from .config import Config, RetrievalMode
 from .conversation import contextualize
-from .dense import DenseIndex, choose_kind
 from .documents import SUPPORTED_SUFFIXES, Document, DocumentError, iter_files, load_documents, read_path
 from .embedding import shared_encoder
 from .evidence import Evidence
-from .keyword_index import KeywordIndex, shared_tokenizer
+from .keyword_index import shared_tokenizer
 from .paths import file_sha256
 from .retriever import HybridRetriever, Ranked
 from .schema import Answer, Citation, Hit
@@ -76,28 +76,20 @@ class KnowledgeBase:
         self.composer = create_composer(self.config)
         # questions read while an update swaps the indexes in: they see the old or the new version
         self._rw = fasteners.ReaderWriterLock()
-        self._set_state(
-            stored
-            or StoredIndex(
-                {},
-                {},
-                {},
-                {},
-                DenseIndex.empty(self.encoder.dim, self.config.dense_index, **self._dense_params()),
-                KeywordIndex([]),
-                {},
-            )
-        )
+        if stored is None:
+            stored = StoredIndex({}, {}, {}, {}, empty_index(self.encoder.dim, self.config, self.path), {})
+        self._set_state(stored)
 
     def _set_state(self, stored: StoredIndex) -> None:
         self.documents: dict[str, Document] = stored.documents
         self.chunks: dict[int, Chunk] = stored.chunks  # row id -> chunk
         self.tokens: dict[int, list[str]] = stored.tokens
         self.sentence_vectors: dict[int, np.ndarray] = stored.sentence_vectors
-        self.dense = stored.dense
+        self.index: ChunkIndex = stored.index
         self._row_of = {c.chunk_id: r for r, c in self.chunks.items()}  # chunk id -> row id
-        self._next_row = max(self.chunks, default=-1) + 1
-        self._retriever = HybridRetriever(self.dense, stored.keyword, np.array(sorted(self.chunks), np.int64))
+        # row ids are never reused (a Milvus collection outlives versions): the next one is recorded
+        self._next_row = max(int(stored.manifest.get("next_row", 0)), max(self.chunks, default=-1) + 1)
+        self._retriever = retriever_of(self.index)
         self.build_seconds: dict[str, float] = dict(stored.manifest.get("last_build_seconds", {}))
         self._version = stored.version  # the saved version this state is (None: never saved)
 
@@ -187,6 +179,7 @@ class KnowledgeBase:
             return
         with store.write_lock(self.path):
             self.refresh()  # start from the newest saved version
+            self.index.discard_from(self._next_row)  # rows a writer that died before its switch left
             self._apply(add, remove, progress)
             self._save_locked(self.path)
 
@@ -209,7 +202,7 @@ class KnowledgeBase:
         )
         t2 = time.perf_counter()
         with self._rw.write_lock():
-            self._drop(set(remove) | {d.doc_id for d in add if d.doc_id in self.documents})
+            removed = self._drop(set(remove) | {d.doc_id for d in add if d.doc_id in self.documents})
             rows = np.arange(self._next_row, self._next_row + len(new_chunks))
             self._next_row += len(new_chunks)
             for doc in add:
@@ -219,16 +212,10 @@ class KnowledgeBase:
                 self._row_of[chunk.chunk_id] = int(row)
                 self.tokens[int(row)] = toks
                 self.sentence_vectors[int(row)] = svec
-            self.dense.add(rows, encoded.vectors)
-            wanted = choose_kind(self.config.dense_index, self.dense.size)
-            if wanted != self.dense.kind:  # grown past the exact-search size: rebuild approximate
-                ids = self.dense.ids()
-                self.dense = DenseIndex.build(
-                    self.encoder.dim, ids, self.dense.vectors(ids), wanted, **self._dense_params()
-                )
-            rows_all = np.array(sorted(self.chunks), np.int64)
-            keyword = KeywordIndex([self.tokens[int(r)] for r in rows_all])
-            self._retriever = HybridRetriever(self.dense, keyword, rows_all)
+            self.index.apply(rows, encoded.vectors, new_chunks, self.tokens, removed)
+            self._retriever = retriever_of(self.index)
+            if self.path is None:
+                self.index.committed()  # nothing to save first
         self.build_seconds = {"parse_chunk": t1 - t0, "encode": t2 - t1, "chunks": len(new_chunks)}
 
     def refresh(self) -> bool:
@@ -236,22 +223,20 @@ class KnowledgeBase:
         `rag index --add`); True if there was one. Costs one small file read."""
         if self.path is None or store.current_version(self.path) in (None, self._version):
             return False
-        stored = store.load(self.path, **self._dense_params())
+        stored = store.load(self.path, self.config)
         with self._rw.write_lock():
             self._set_state(stored)
         return True
 
-    def _dense_params(self) -> dict:
-        return {"nprobe": self.config.ivf_nprobe, "ef_search": self.config.hnsw_ef_search}
-
-    def _drop(self, doc_ids: set[str]) -> None:
+    def _drop(self, doc_ids: set[str]) -> np.ndarray:
+        """Forget the documents' chunks; return their rows (for the index to drop)."""
         rows = [r for r, c in self.chunks.items() if c.doc_id in doc_ids]
-        self.dense.remove(np.array(rows, np.int64))
         for r in rows:
             del self._row_of[self.chunks[r].chunk_id]
             del self.chunks[r], self.tokens[r], self.sentence_vectors[r]
         for d in doc_ids:
             del self.documents[d]
+        return np.array(rows, np.int64)
 
     # ---- querying -----------------------------------------------------------------------
     @property
@@ -301,6 +286,7 @@ class KnowledgeBase:
             self.config.candidates,
             self.config.keyword_weight,
             self.config.fusion,
+            question,
         )
 
     def search(self, question: str, k: int | None = None, mode: str | RetrievalMode | None = None) -> list[Hit]:
@@ -338,7 +324,7 @@ class KnowledgeBase:
                 self._hits(ranked),
                 {c.doc_id: self.documents[c.doc_id] for c in chunks},
                 self.tokenizer,
-                self.retriever.keyword.idf,
+                self.index.idf,
             )
         evidence.timings = ranked.timings
         return evidence
@@ -407,10 +393,11 @@ class KnowledgeBase:
             "model": self.config.model,
             "dim": self.encoder.dim,
             "corpus_fingerprint": fingerprint(self.documents.values()),
-            "config": self.config.to_dict(),
+            "config": self.config.to_saved_dict(),
             "documents": len(self.documents),
             "chunks": len(self.chunks),
-            "dense_index": {"kind": self.dense.kind.value, **self.dense.params},
+            "next_row": self._next_row,
+            "dense_index": self.index.describe(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "last_build_seconds": self.build_seconds,
         }
@@ -432,8 +419,7 @@ class KnowledgeBase:
                 self.chunks,
                 self.tokens,
                 self.sentence_vectors,
-                self.dense,
-                self.retriever.keyword,
+                self.index,
                 self.manifest(),
             )
             self._version = store.save(root, stored)
@@ -454,10 +440,10 @@ class KnowledgeBase:
                 f"cannot be mixed. Rebuild it: `rag index SRC... --out {root} --model {config.model}`, "
                 f"or open it without choosing a model."
             )
-        stored = store.load(root, nprobe=saved.ivf_nprobe, ef_search=saved.hnsw_ef_search)
-        if stored.dense.dim != manifest["dim"]:
+        stored = store.load(root, saved)
+        if stored.index.dim != manifest["dim"]:
             raise IndexMismatchError(
-                f"{root}: index dimension {stored.dense.dim} != manifest {manifest['dim']}; rebuild it."
+                f"{root}: index dimension {stored.index.dim} != manifest {manifest['dim']}; rebuild it."
             )
         kb = cls(saved, root, stored)
         if kb.encoder.dim != manifest["dim"]:
@@ -473,7 +459,8 @@ def open_or_build(path: str | Path, documents: list[Document], config: Config | 
     config = config or Config()
     try:
         manifest = read_manifest(Path(path))
-        built = {k: manifest["config"].get(k) for k in Config.INDEX_FIELDS}
+        defaults = Config().index_settings()  # for settings added after the index was built
+        built = {k: manifest["config"].get(k, defaults[k]) for k in Config.INDEX_FIELDS}
         if manifest.get("corpus_fingerprint") == fingerprint(documents) and built == config.index_settings():
             return KnowledgeBase.open(path, config)
     except (FileNotFoundError, IndexMismatchError, KeyError, ValueError):

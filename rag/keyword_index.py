@@ -81,18 +81,42 @@ def _import_bm25s():
     return bm25s
 
 
-class KeywordIndex:
-    """BM25 over token lists; rebuilt from stored tokens when documents change."""
+def bm25_idf(n: int, df: int) -> float:
+    """BM25's inverse document frequency (Lucene's form, as bm25s and Milvus compute it)."""
+    return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
-    def __init__(self, tokens: list[list[str]]):
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and values of the k best positive scores, best first."""
+    if not len(scores):
+        return np.zeros(0, np.int64), scores
+    k = min(k, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top])]
+    top = top[scores[top] > 0]
+    return top, scores[top]
+
+
+class KeywordIndex:
+    """BM25 over token lists, keyed by chunk row ids; rebuilt from stored tokens when documents change."""
+
+    def __init__(self, tokens: list[list[str]], rows: np.ndarray | None = None):
         bm25s = _import_bm25s()
         self.size = len(tokens)
         self._bm25 = bm25s.BM25()
         if tokens:
             self._bm25.index([t or [""] for t in tokens], show_progress=False)
+        self._set_rows(np.arange(self.size, dtype=np.int64) if rows is None else np.asarray(rows, np.int64))
+
+    def _set_rows(self, rows: np.ndarray) -> None:
+        if len(rows) != self.size:
+            raise ValueError(f"{len(rows)} row ids for {self.size} token lists")
+        self.rows = rows  # BM25 position -> chunk row id
+        self._position = np.full(int(rows.max()) + 1 if len(rows) else 0, -1, np.int64)
+        self._position[rows] = np.arange(len(rows))
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
-        """BM25 score of every indexed chunk for the query (0 where no term matches)."""
+        """BM25 score of every indexed chunk for the query, by position (0 where no term matches)."""
         if not self.size:
             return np.zeros(0, np.float32)
         vocab = self._bm25.vocab_dict
@@ -100,6 +124,16 @@ class KeywordIndex:
         if not known:
             return np.zeros(self.size, np.float32)
         return np.asarray(self._bm25.get_scores(known), np.float32)
+
+    def search(
+        self, query_tokens: list[str], k: int, also: np.ndarray | None = None, text: str = ""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The k best rows and their scores, and the scores of the rows in `also` (for fusion).
+        `text` (the question) is for stores that tokenise it themselves; unused here."""
+        every = self.scores(query_tokens)
+        positions, top = top_k(every, k)
+        also = np.zeros(0, np.int64) if also is None else np.asarray(also, np.int64)
+        return self.rows[positions], top, every[self._position[also]] if len(also) else np.zeros(0, np.float32)
 
     def idf(self, tokens: set[str]) -> dict[str, float]:
         """BM25 inverse document frequency of each token (document frequency from the index)."""
@@ -109,8 +143,7 @@ class KeywordIndex:
         out = {}
         for t in tokens:
             col = vocab.get(t)
-            df = int(indptr[col + 1] - indptr[col]) if col is not None else 0
-            out[t] = float(np.log(1 + (self.size - df + 0.5) / (df + 0.5)))
+            out[t] = bm25_idf(self.size, int(indptr[col + 1] - indptr[col]) if col is not None else 0)
         return out
 
     def save(self, path: Path) -> None:
@@ -118,10 +151,11 @@ class KeywordIndex:
             self._bm25.save(str(path), show_progress=False)
 
     @classmethod
-    def load(cls, path: Path, size: int) -> KeywordIndex:
+    def load(cls, path: Path, rows: np.ndarray) -> KeywordIndex:
         bm25s = _import_bm25s()
 
         index = cls.__new__(cls)
-        index.size = size
-        index._bm25 = bm25s.BM25.load(str(path), show_progress=False) if size else bm25s.BM25()
+        index.size = len(rows)
+        index._bm25 = bm25s.BM25.load(str(path), show_progress=False) if len(rows) else bm25s.BM25()
+        index._set_rows(np.asarray(rows, np.int64))
         return index

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from .config import FusionMethod, RetrievalMode
-from .dense import DenseIndex
 from .fusion import fuse
-from .keyword_index import KeywordIndex
 
 
 @dataclass
@@ -22,13 +21,24 @@ class Ranked:
     timings: dict = field(default_factory=dict)  # seconds: dense, keyword, fusion
 
 
+class DenseSearch(Protocol):
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def scores(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray: ...
+
+
+class KeywordSearch(Protocol):
+    def search(
+        self, query_tokens: list[str], k: int, also: np.ndarray | None = None, text: str = ""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
 class HybridRetriever:
-    def __init__(self, dense: DenseIndex, keyword: KeywordIndex, keyword_rows: np.ndarray):
+    """Dense and keyword search over the same chunk rows, from whichever store holds them
+    (`DenseIndex` + `KeywordIndex` files, or a Milvus collection)."""
+
+    def __init__(self, dense: DenseSearch, keyword: KeywordSearch):
         self.dense = dense
         self.keyword = keyword
-        self.keyword_rows = keyword_rows  # BM25 position -> chunk row id
-        self._keyword_pos = np.full(int(keyword_rows.max()) + 1 if len(keyword_rows) else 0, -1, np.int64)
-        self._keyword_pos[keyword_rows] = np.arange(len(keyword_rows))
 
     def retrieve(
         self,
@@ -39,6 +49,7 @@ class HybridRetriever:
         candidates: int = 50,
         keyword_weight: float = 0.5,
         fusion: FusionMethod = FusionMethod.MINMAX,
+        query_text: str = "",
     ) -> Ranked:
         n = max(k, candidates)
         no_scores = np.zeros(0)
@@ -50,32 +61,22 @@ class HybridRetriever:
             dense_rows, dense_top = self.dense.search(query_vector, n)
         t1 = time.perf_counter()
         if mode is not RetrievalMode.DENSE:
-            bm25_all = self.keyword.scores(query_tokens)
-            kw_pos, kw_top = top_k(bm25_all, n)
+            also = dense_rows if mode is RetrievalMode.HYBRID else None
+            kw_rows, kw_top, kw_of_dense = self.keyword.search(query_tokens, n, also, query_text)
         t2 = time.perf_counter()
         if mode is RetrievalMode.DENSE:
             ranked = Ranked(dense_rows[:k], dense_top[:k], dense_top[:k], np.full(len(dense_rows[:k]), np.nan))
         elif mode is RetrievalMode.KEYWORD:
-            rows = self.keyword_rows[kw_pos][:k]
-            ranked = Ranked(rows, kw_top[:k], np.full(len(rows), np.nan), kw_top[:k])
+            ranked = Ranked(kw_rows[:k], kw_top[:k], np.full(len(kw_rows[:k]), np.nan), kw_top[:k])
         else:
             assert query_vector is not None
-            rows = np.unique(np.concatenate([dense_rows, self.keyword_rows[kw_pos]])).astype(np.int64)
+            keyword_of = dict(zip(dense_rows.tolist(), kw_of_dense.tolist()))
+            keyword_of.update(zip(kw_rows.tolist(), kw_top.tolist()))
+            rows = np.array(sorted(keyword_of), np.int64)
             dense_scores = self.dense.scores(query_vector, rows) if len(rows) else no_scores
-            kw_scores = bm25_all[self._keyword_pos[rows]] if len(rows) else no_scores
+            kw_scores = np.array([keyword_of[r] for r in rows.tolist()], np.float32)
             fused = fuse(dense_scores, kw_scores, fusion, keyword_weight)
             order = np.argsort(-fused)[:k]
             ranked = Ranked(rows[order], fused[order], dense_scores[order], kw_scores[order])
         ranked.timings = {"dense": t1 - t0, "keyword": t2 - t1, "fusion": time.perf_counter() - t2}
         return ranked
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions and values of the k best positive scores, best first."""
-    if not len(scores):
-        return np.zeros(0, np.int64), scores
-    k = min(k, len(scores))
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top])]
-    top = top[scores[top] > 0]
-    return top, scores[top]

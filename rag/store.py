@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import os
 import re
 import shutil
@@ -24,17 +25,20 @@ from pathlib import Path
 
 import numpy as np
 
+from .chunk_index import ChunkIndex, load_index
 from .chunking import Chunk
-from .dense import DenseIndex
+from .config import Config
 from .documents import Document, LineBox, Location
-from .keyword_index import KeywordIndex
+from .milvus_index import MilvusStoreError
 from .paths import file_sha256
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 WRITE_LOCK_TIMEOUT = 120.0  # seconds a writer waits for another to finish
 _VERSION_NAME = re.compile(r"^v\d+$")
 ORIGINALS = "originals"  # copies of PDF and image files, named by content hash
-FILES = ("documents.jsonl", "chunks.jsonl", "tokens.jsonl", "sentences.npy", "dense.faiss")
+FILES = ("documents.jsonl", "chunks.jsonl", "tokens.jsonl", "sentences.npy")  # + the chunk index's own
 
 
 class IndexMismatchError(RuntimeError):
@@ -86,8 +90,7 @@ class StoredIndex:
     chunks: dict[int, Chunk]
     tokens: dict[int, list[str]]
     sentence_vectors: dict[int, np.ndarray]  # per chunk: (sentences, dim) float16
-    dense: DenseIndex
-    keyword: KeywordIndex  # over the rows in ascending order
+    index: ChunkIndex  # where the rows' vectors and keywords are searched (local files or Milvus)
     manifest: dict
     version: str | None = None  # the version folder it was loaded from or saved as
 
@@ -139,12 +142,12 @@ def save(root: Path, stored: StoredIndex) -> str:
         _write_jsonl(tmp / "chunks.jsonl", ({"row": r, **stored.chunks[r].to_dict()} for r in rows))
         _write_jsonl(tmp / "tokens.jsonl", (stored.tokens[r] for r in rows))
         sentences = [stored.sentence_vectors[r] for r in rows]
-        empty = np.zeros((0, stored.dense.dim), np.float16)
+        empty = np.zeros((0, stored.index.dim), np.float16)
         np.save(tmp / "sentences.npy", np.concatenate(sentences) if sentences else empty)
-        stored.dense.save(tmp / "dense.faiss")
-        stored.keyword.save(tmp / "bm25")
+        entry = stored.index.save(tmp)
         originals = _copy_originals(root, stored.documents.values())
-        manifest = {**stored.manifest, "files": {name: _digest(tmp / name) for name in FILES}}
+        files = FILES + getattr(stored.index, "FILES", ())
+        manifest = {**stored.manifest, "store": entry, "files": {name: _digest(tmp / name) for name in files}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
         _fsync_tree(tmp)
         tmp.rename(root / version)
@@ -155,6 +158,7 @@ def save(root: Path, stored: StoredIndex) -> str:
             f.flush()
             os.fsync(f.fileno())
         old = _current_or_none(root)
+        previous = _store_entry(root, old)
         os.replace(pointer, root / "CURRENT")  # the atomic switch
         _fsync_dir(root)
     except OSError as exc:
@@ -163,6 +167,10 @@ def save(root: Path, stored: StoredIndex) -> str:
             shutil.rmtree(root / version, ignore_errors=True)
         reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
         raise StoreWriteError(f"could not save {root}: {reason}. The previous version is unchanged.") from exc
+    try:
+        stored.index.committed(previous)  # e.g. Milvus rows (or a collection) only the old version used
+    except MilvusStoreError as exc:  # the new version is live; rows left behind are never shown
+        log.warning("saved %s, but dropping its removed rows failed: %s", version, exc)
     if old and old != version:
         shutil.rmtree(root / old, ignore_errors=True)
     with contextlib.suppress(OSError):
@@ -192,8 +200,9 @@ def check(root: Path) -> list[str]:
     return problems
 
 
-def load(root: Path, **dense_params) -> StoredIndex:
-    """The live version of `root`; `dense_params` are query-time FAISS settings (nprobe, ef_search).
+def load(root: Path, config: Config | None = None) -> StoredIndex:
+    """The live version of `root`; `config` gives the query-time search settings (nprobe, ef_search,
+    Milvus credentials).
 
     A missing, truncated or garbled file is an `IndexDamagedError` naming it.
     """
@@ -221,16 +230,18 @@ def load(root: Path, **dense_params) -> StoredIndex:
             offset += len(chunks[r].sentences)
         current = folder / "tokens.jsonl"
         token_lists = list(_read_jsonl(current))
+        tokens = dict(zip(chunks, token_lists))
         current = folder / "dense.faiss"
-        dense = DenseIndex.load(current, **dense_params)
-        current = folder / "bm25"
-        keyword = KeywordIndex.load(current, len(chunks))
+        rows = np.array(list(chunks), np.int64)
+        index = load_index(folder, manifest.get("store", {}), rows, tokens, config or Config())
+    except MilvusStoreError:
+        raise
     except Exception as exc:  # json, numpy, faiss and bm25s each raise their own kinds for a damaged file
         raise IndexDamagedError(
             f"{current} is damaged or missing ({type(exc).__name__}: {str(exc)[:120]}); "
             f"rebuild: `rag index SRC... --out {root}`."
         ) from exc
-    counts = {"chunks": len(chunks), "token lists": len(token_lists), "vectors": dense.size}
+    counts = {"chunks": len(chunks), "token lists": len(token_lists), "vectors": index.size}
     if (
         len(set(counts.values())) > 1
         or offset != len(sentences)
@@ -238,8 +249,7 @@ def load(root: Path, **dense_params) -> StoredIndex:
     ):
         detail = ", ".join(f"{v} {k}" for k, v in counts.items()) + f", {len(sentences)} sentence vectors for {offset}"
         raise IndexDamagedError(f"{folder} does not add up ({detail}); rebuild: `rag index SRC... --out {root}`.")
-    tokens = dict(zip(chunks, token_lists, strict=True))
-    return StoredIndex(documents, chunks, tokens, sentence_vectors, dense, keyword, manifest, version)
+    return StoredIndex(documents, chunks, tokens, sentence_vectors, index, manifest, version)
 
 
 def _document_row(d: Document) -> dict:
@@ -300,6 +310,16 @@ def _drop_originals(root: Path, keep: set[str]) -> None:
         for path in folder.iterdir():
             if path.name not in keep:
                 path.unlink(missing_ok=True)
+
+
+def _store_entry(root: Path, version: str | None) -> dict | None:
+    """The `store` record of a version's manifest (None when unreadable: nothing to clean up then)."""
+    if not version:
+        return None
+    try:
+        return json.loads((root / version / "manifest.json").read_text("utf-8")).get("store")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _current_or_none(root: Path) -> str | None:

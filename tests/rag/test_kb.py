@@ -63,7 +63,7 @@ def test_interrupted_save_leaves_previous_index_usable(news_kb, monkeypatch, tmp
     def disk_full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(kb.dense, "save", disk_full)
+    monkeypatch.setattr(kb.index.dense, "save", disk_full)
     with pytest.raises(StoreWriteError, match="disk is full.*previous version is unchanged"):
         kb.save(tmp_path / "copy")
     reopened = KnowledgeBase.open(tmp_path / "copy")
