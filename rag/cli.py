@@ -11,11 +11,13 @@ from pathlib import Path
 import click
 
 from . import Config, KnowledgeBase, default_kb
-from .config import ComposerKind, EncoderBackend, RetrievalMode
+from .config import ComposerKind, EncoderBackend, MilvusKeyword, RetrievalMode, StoreKind
 from .documents import DocumentError
 from .embedding import ModelLoadError
 from .kb import IndexMismatchError, check_question
+from .milvus_index import MilvusStoreError
 from .paths import index_root
+from .ray_encoding import RayEncodingError
 from .reader_export import ReaderWeightsError
 from .store import StoreWriteError, WriterBusyError
 
@@ -28,9 +30,11 @@ USER_ERRORS = (
     ModelLoadError,
     KeyError,
     ReaderWeightsError,
+    RayEncodingError,
     WriterBusyError,
     StoreWriteError,
     PermissionError,
+    MilvusStoreError,
 )
 
 
@@ -52,13 +56,41 @@ BACKEND_OPTION = click.option(
 )
 
 
+STORE_OPTIONS = [
+    click.option(
+        "--store",
+        type=click.Choice([k.value for k in StoreKind]),
+        default=None,
+        help="Where chunk vectors and keywords are searched: local FAISS+BM25 files (default) or Milvus.",
+    ),
+    click.option(
+        "--uri",
+        default=None,
+        help="Milvus: http://host:19530 for a server, or a .db file for milvus-lite (default: next to --out). "
+        "Credentials come from $RAG_MILVUS_TOKEN.",
+    ),
+    click.option(
+        "--milvus-keyword",
+        type=click.Choice([k.value for k in MilvusKeyword]),
+        default=None,
+        help="Milvus keyword search: our jieba tokens as sparse vectors (default) or Milvus's own BM25.",
+    ),
+]
+
+
+def store_options(command):
+    for option in reversed(STORE_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Show progress and library messages.")
 def main(verbose: bool) -> None:
     """Ask questions about your Chinese documents; answers quote the source verbatim."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if not verbose:
-        for name in ("jieba", "bm25s"):
+        for name in ("jieba", "bm25s", "ray"):
             logging.getLogger(name).setLevel(logging.ERROR)
         import transformers
 
@@ -77,11 +109,33 @@ def main(verbose: bool) -> None:
     is_flag=True,
     help="Sync the existing index at --out with SOURCES: re-read changed files only (by hash), drop deleted ones.",
 )
-def index(sources, out, model, user_dict, backend, add_to, update):
+@store_options
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    help="Encode on Ray: `--ray` starts a local Ray, `--ray ADDRESS` joins a cluster. Resumes after a crash.",
+)
+@click.option("--ray-workers", type=int, default=None, help="Ray encoder actors (default: one per CPU).")
+def index(
+    sources, out, model, user_dict, backend, add_to, update, store, uri, milvus_keyword, ray_address, ray_workers
+):
     """Build (or extend) a knowledge base from .txt/.md/.jsonl/.pdf/.docx/.html files and folders."""
+    chunk_encoder = None
     try:
+        config = Config().replace(
+            model=model, user_dict=user_dict, backend=backend, store=store, uri=uri, milvus_keyword=milvus_keyword
+        )
+        if ray_address:
+            chunk_encoder = _ray_encoder(ray_address, ray_workers, config, out)
         if update or add_to:
+            if store or uri or milvus_keyword:
+                raise ValueError("--store, --uri and --milvus-keyword shape a new index; drop them with --add/--update")
             kb = KnowledgeBase.open(out, Config().replace(model=model) if model else None)
+            if chunk_encoder is not None:
+                kb.chunk_encoder = chunk_encoder
         if update:
             report = kb.sync(sources, progress=True)
             for problem in report["failed"]:
@@ -94,11 +148,29 @@ def index(sources, out, model, user_dict, backend, add_to, update):
             ids = kb.add(sources, progress=True)
             click.echo(f"added {len(ids)} documents to {out}: {len(kb.documents)} documents, {len(kb.chunks)} chunks")
         else:
-            config = Config().replace(model=model, user_dict=user_dict, backend=backend)
-            kb = KnowledgeBase.build(sources, path=out, config=config, progress=True)
+            kb = KnowledgeBase.build(sources, path=out, config=config, progress=True, chunk_encoder=chunk_encoder)
             click.echo(f"indexed {len(kb.documents)} documents, {len(kb.chunks)} chunks into {out}")
+        if chunk_encoder is not None:
+            chunk_encoder.finished()
     except USER_ERRORS as exc:
         _fail(exc)
+
+
+def _ray_encoder(address: str, workers: int | None, config: Config, out: str):
+    from .embedding import shared_encoder
+    from .ray_encoding import RayChunkEncoder
+
+    dim = shared_encoder(config.model, config.device, config.max_seq_length, config.backend).dim
+    return RayChunkEncoder(
+        None if address == "local" else address,
+        config.model,
+        config.device,
+        config.max_seq_length,
+        config.backend,
+        dim,
+        Path(out).with_name(Path(out).name + ".encoding"),
+        workers,
+    )
 
 
 @main.command()
@@ -284,7 +356,8 @@ def check(kb_path):
 )
 @click.option("--limit", type=int, default=None, help="Only the first N questions.")
 @click.option("--out", default="eval/reports", show_default=True, help="Report folder.")
-def eval_(dataset, kb_path, mode, composer, models, backend, split, limit, out):
+@store_options
+def eval_(dataset, kb_path, mode, composer, models, backend, split, limit, out, store, uri, milvus_keyword):
     """Benchmark retrieval and answers on DATASET (qingdao, cmrc2018-dev, a SQuAD .json or a BEIR folder)."""
     from .composers import create_composer
     from .evaluation import load_dataset, run_qa
@@ -300,11 +373,12 @@ def eval_(dataset, kb_path, mode, composer, models, backend, split, limit, out):
         composers = [c.value for c in ComposerKind] if composer == "all" else [composer or Config().composer.value]
         runs, failures, by_type = {}, {}, {}
         for model in models or [None]:
-            config = Config().replace(model=model, backend=backend)
+            config = Config().replace(model=model, backend=backend, store=store, uri=uri, milvus_keyword=milvus_keyword)
             if kb_path:
                 kb = KnowledgeBase.open(kb_path, config if model else None)
             else:
-                slug = f"{model or 'default'}-{config.backend}".replace("/", "--")
+                where = "" if config.store is StoreKind.LOCAL else f"-{config.store}-{config.milvus_keyword}"
+                slug = f"{model or 'default'}-{config.backend}{where}".replace("/", "--")
                 kb = open_or_build(index_root() / f"eval-{data.name}-{slug}", data.documents, config)
             for kind in composers:
                 kb.composer = create_composer(kb.config.replace(composer=kind))
@@ -337,7 +411,7 @@ def eval_(dataset, kb_path, mode, composer, models, backend, split, limit, out):
         "kb": kb_path or "built for the dataset",
         "models": list(models) or ["default"],
         "composers": composers,
-        "config": Config().to_dict(),
+        "config": kb.config.to_saved_dict(),
     }
     path = write_report(f"{data.name}-{split or 'all'}", runs, settings, failures, out, by_type)
     labels = list(runs)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from .composers import create_composer
 from .config import Config, RetrievalMode
 from .conversation import contextualize
 from .documents import SUPPORTED_SUFFIXES, Document, DocumentError, iter_files, load_documents, read_path
-from .embedding import shared_encoder
+from .embedding import EncodedChunks, shared_encoder
 from .evidence import Evidence
 from .keyword_index import shared_tokenizer
 from .paths import file_sha256
@@ -52,6 +53,12 @@ def check_k(k: int) -> int:
     return k
 
 
+class ChunkEncoder(Protocol):
+    def encode_chunks(
+        self, texts: list[str], sentence_spans: list[list[tuple[int, int]]], *, progress: bool = False
+    ) -> EncodedChunks: ...
+
+
 class KnowledgeBase:
     """A searchable, answerable collection of documents.
 
@@ -74,6 +81,8 @@ class KnowledgeBase:
             self.encoder = shared_encoder(c.model, c.device, c.max_seq_length, c.backend)
             self.tokenizer = tokenizer.result()
         self.composer = create_composer(self.config)
+        # what encodes new chunks: the query encoder, or one that spreads the work (`ray_encoding`)
+        self.chunk_encoder: ChunkEncoder = self.encoder
         # questions read while an update swaps the indexes in: they see the old or the new version
         self._rw = fasteners.ReaderWriterLock()
         if stored is None:
@@ -101,14 +110,18 @@ class KnowledgeBase:
         path: str | Path | None = None,
         config: Config | None = None,
         progress: bool = False,
+        chunk_encoder: ChunkEncoder | None = None,
     ) -> KnowledgeBase:
-        """A new knowledge base from files and folders (replacing any saved at `path`)."""
+        """A new knowledge base from files and folders (replacing any saved at `path`); `chunk_encoder`
+        encodes the chunks instead of the knowledge base's own encoder (e.g. `RayChunkEncoder`)."""
         docs = load_documents(sources)
         if not docs:
             raise ValueError(
                 "no readable documents in the given sources (.txt, .md, .jsonl, .pdf, .docx or .html files)."
             )
         kb = cls(config, path)
+        if chunk_encoder is not None:
+            kb.chunk_encoder = chunk_encoder
         kb.add_documents(docs, progress=progress)
         if path:
             kb.save()
@@ -197,7 +210,7 @@ class KnowledgeBase:
         tokens = [self.tokenizer(c.indexed_text()) for c in new_chunks]
         t1 = time.perf_counter()
         # encoding (the slow part) happens before the swap, so questions keep their answers meanwhile
-        encoded = self.encoder.encode_chunks(
+        encoded = self.chunk_encoder.encode_chunks(
             [c.indexed_text() for c in new_chunks], [c.indexed_sentence_spans() for c in new_chunks], progress=progress
         )
         t2 = time.perf_counter()

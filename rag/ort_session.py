@@ -20,11 +20,12 @@ _runs = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
 
 def open_session(path: str | Path) -> Any:
-    """A CPU session using every core, without busy-waiting between runs."""
+    """A CPU session using every core (or `$RAG_THREADS`), without busy-waiting between runs."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = os.cpu_count() or 1
+    # RAG_THREADS: a Ray worker given one CPU of a shared machine uses one thread
+    options.intra_op_num_threads = int(os.environ.get("RAG_THREADS") or os.cpu_count() or 1)
     # no busy-waiting after a run: spinning threads would steal the cores FAISS and BM25 need next
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
