@@ -101,7 +101,7 @@ class MilvusIndex:
     def __init__(
         self, client: Any, uri: str, collection: str, dim: int, config: Config, visible: np.ndarray, tokens: dict
     ):
-        self._client = client
+        self.client = client
         self.uri = uri
         self.collection = collection
         self.dim = dim
@@ -204,11 +204,29 @@ class MilvusIndex:
     def describe(self) -> dict:
         return {"kind": f"milvus {self._dense_index_type(len(self._visible)).lower()}", "uri": self.uri}
 
+    def stored_rows(self) -> set[int]:
+        """Every row the collection holds (this version's, and any a newer version or a dead writer added)."""
+        if not self._call("has_collection", self.collection):
+            return set()
+        rows: set[int] = set()
+        iterator = self._call(
+            "query_iterator", self.collection, batch_size=4096, filter="row >= 0", output_fields=["row"]
+        )
+        while batch := iterator.next():
+            rows.update(int(r["row"]) for r in batch)
+        iterator.close()
+        return rows
+
+    def drop(self) -> None:
+        """Delete the collection (the knowledge base is gone)."""
+        if self._call("has_collection", self.collection):
+            self._call("drop_collection", self.collection)
+
     # ---- Milvus -------------------------------------------------------------------------
     def _call(self, method: str, *args, **kwargs):
         """A client call; Milvus's errors become one kind that names the server and what to do."""
         try:
-            return getattr(self._client, method)(*args, **kwargs)
+            return getattr(self.client, method)(*args, **kwargs)
         except MilvusStoreError:
             raise
         except Exception as exc:
@@ -229,7 +247,7 @@ class MilvusIndex:
         return {DenseKind.FLAT: "FLAT", DenseKind.IVF_SQ8: "IVF_SQ8", DenseKind.HNSW: "HNSW"}[kind]
 
     def _index_params(self, size: int):
-        params = self._client.prepare_index_params()
+        params = self.client.prepare_index_params()
         kind = self._dense_index_type(size)
         extra: dict = {}
         if kind == "IVF_SQ8":
@@ -257,7 +275,7 @@ class MilvusIndex:
         if current != wanted:
             self._call("release_collection", self.collection)
             self._call("drop_index", self.collection, "vector")
-            params = self._client.prepare_index_params()
+            params = self.client.prepare_index_params()
             vector_params = next(p for p in self._index_params(size) if p.field_name == "vector")
             params.add_index("vector", index_type=wanted, metric_type="IP", params=vector_params.params)
             self._call("create_index", self.collection, params, sync=False)
@@ -274,7 +292,7 @@ class MilvusIndex:
     def _schema(self):
         from pymilvus import DataType, Function, FunctionType
 
-        schema = self._client.create_schema(auto_id=False)
+        schema = self.client.create_schema(auto_id=False)
         schema.add_field("row", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
         schema.add_field("doc_id", DataType.VARCHAR, max_length=1024)

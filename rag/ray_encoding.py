@@ -58,6 +58,7 @@ class RayChunkEncoder:
         spool: Path,
         workers: int | None = None,
         threads_per_worker: int = 1,
+        batch_size: int = BATCH,
     ):
         self.address = address
         self.settings = (model, device, max_seq_length, str(backend))
@@ -65,6 +66,7 @@ class RayChunkEncoder:
         self.spool = Path(spool)
         self.workers = workers
         self.threads = threads_per_worker
+        self.batch_size = batch_size
 
     def _plan(self, texts: list[str], spans: list) -> str:
         h = hashlib.sha256(json.dumps(self.settings).encode())
@@ -143,10 +145,10 @@ class RayChunkEncoder:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = progress
         workers = self.workers or max(1, int(ray.available_resources().get("CPU", 1)) // self.threads)
-        dataset = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // BATCH))).map_batches(
+        dataset = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // self.batch_size))).map_batches(
             _EncoderActor,
             fn_constructor_args=(*self.settings, self.threads),
-            batch_size=BATCH,
+            batch_size=self.batch_size,
             batch_format="numpy",
             concurrency=workers,
             num_cpus=self.threads,
