@@ -60,6 +60,9 @@ class ChunkIndex(Protocol):
 
     def describe(self) -> dict: ...
 
+    def check(self, rows: set[int]) -> list[str]:
+        """Problems with what the index holds for `rows` beyond the version folder's files."""
+
 
 class LocalIndex:
     """FAISS + BM25 in the version folder (`dense.faiss`, `bm25/`)."""
@@ -113,6 +116,9 @@ class LocalIndex:
     def describe(self) -> dict:
         return {"kind": self.dense.kind.value, **self.dense.params}
 
+    def check(self, rows: set[int]) -> list[str]:
+        return []  # its files are hashed in the manifest
+
 
 def dense_params(config: Config) -> dict:
     """Query-time ANN settings (IVF lists probed, HNSW candidate list)."""
@@ -139,4 +145,6 @@ def load_index(folder: Path, entry: dict, rows: np.ndarray, tokens: dict[int, li
 
 
 def retriever_of(index: ChunkIndex) -> HybridRetriever:
-    return HybridRetriever(index.dense, index.keyword)
+    """The index's own retriever if it has one (Milvus may fuse by itself), else ours over its two searches."""
+    own = getattr(index, "retriever", None)
+    return own() if own else HybridRetriever(index.dense, index.keyword)

@@ -156,6 +156,21 @@ def index(
         _fail(exc)
 
 
+@main.command()
+@click.argument("kb_path", metavar="KB")
+@click.option("--out", required=True, help="Folder of the copy, e.g. index/mykb-milvus.")
+@store_options
+def copy(kb_path, out, store, uri, milvus_keyword):
+    """Copy KB into another store (e.g. `--store milvus --uri http://host:19530`) without encoding again."""
+    try:
+        kb = KnowledgeBase.open(kb_path)
+        target = kb.config.replace(store=store, uri=uri, milvus_keyword=milvus_keyword)
+        copied = kb.copy(out, target)
+        click.echo(f"copied {len(copied.chunks)} chunks of {kb_path} into {out} ({copied.config.store} store)")
+    except USER_ERRORS as exc:
+        _fail(exc)
+
+
 def _ray_encoder(address: str, workers: int | None, config: Config, out: str):
     from .embedding import shared_encoder
     from .ray_encoding import RayChunkEncoder

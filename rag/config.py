@@ -113,6 +113,9 @@ class Config:
     uri: str | None = None
     token: str | None = None  # milvus credentials ("user:password" or an API key); never saved, or $RAG_MILVUS_TOKEN
     milvus_keyword: MilvusKeyword = MilvusKeyword.TOKENS
+    # hybrid search fused by Milvus's own rankers (RRFRanker for fusion=rrf, WeightedRanker for minmax)
+    # instead of ours; measured worse here (docs/scale.md), kept to compare
+    fuse_in_milvus: bool = False
     dense_index: DenseKind = DenseKind.AUTO
     ivf_nprobe: int = 32  # IVF lists searched per query (recall vs speed)
     hnsw_ef_search: int = 128

@@ -439,6 +439,39 @@ class KnowledgeBase:
         self.path = root
         self.build_seconds["write"] = time.perf_counter() - t0
 
+    def copy(self, path: str | Path, config: Config | None = None) -> KnowledgeBase:
+        """This knowledge base saved at `path` in the store `config` names (e.g. Milvus), without encoding
+        anything again: the same documents, chunks, vectors and row ids. Index settings other than the
+        store's are this one's (vectors from another model cannot be carried over)."""
+        target = config or self.config
+        config = dataclasses.replace(
+            self.config,
+            store=target.store,
+            uri=target.uri,
+            token=target.token,
+            milvus_keyword=target.milvus_keyword,
+            dense_index=target.dense_index,
+        )
+        copy = KnowledgeBase(config, path)
+        with self._rw.read_lock():
+            rows = np.array(sorted(self.chunks), np.int64)
+            tokens = dict(self.tokens)
+            copy.index.apply(
+                rows, self.index.dense.vectors(rows), [self.chunks[int(r)] for r in rows], tokens, rows[:0]
+            )
+            stored = StoredIndex(
+                dict(self.documents),
+                dict(self.chunks),
+                tokens,
+                dict(self.sentence_vectors),
+                copy.index,
+                {"next_row": self._next_row},
+            )
+        copy._set_state(stored)
+        copy.build_seconds = dict(self.build_seconds)
+        copy.save()
+        return copy
+
     @classmethod
     def open(cls, path: str | Path, config: Config | None = None) -> KnowledgeBase:
         """The knowledge base saved at `path`. Settings that shaped the index come from its manifest;

@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 import uuid
 import zlib
 from collections import Counter
@@ -32,9 +33,10 @@ from typing import Any
 import numpy as np
 
 from .chunking import Chunk
-from .config import Config, DenseKind, MilvusKeyword, StoreKind
+from .config import Config, DenseKind, FusionMethod, MilvusKeyword, RetrievalMode, StoreKind
 from .dense import AUTO_APPROXIMATE_FROM
 from .keyword_index import bm25_idf
+from .retriever import HybridRetriever, Ranked
 
 BATCH = 1000  # entities per insert call (a gRPC message stays well under Milvus's 64 MB)
 MAX_LIMIT = 16384  # the most hits one Milvus search returns
@@ -114,6 +116,10 @@ class MilvusIndex:
         self._count_tokens(tokens)
         self.dense = MilvusDense(self)
         self.keyword = MilvusKeywordSearch(self)
+
+    def retriever(self) -> HybridRetriever:
+        """Our fusion over Milvus's dense and keyword hits, or Milvus's own (`Config.fuse_in_milvus`)."""
+        return MilvusFusedRetriever(self) if self._config.fuse_in_milvus else HybridRetriever(self.dense, self.keyword)
 
     @classmethod
     def create(cls, dim: int, config: Config, path: Path | None) -> MilvusIndex:
@@ -216,6 +222,15 @@ class MilvusIndex:
             rows.update(int(r["row"]) for r in batch)
         iterator.close()
         return rows
+
+    def check(self, rows: set[int]) -> list[str]:
+        missing = rows - self.stored_rows()
+        if not missing:
+            return []
+        return [
+            f"Milvus collection {self.collection} at {self.uri} lacks {len(missing)} of the {len(rows)} chunks "
+            f"(e.g. row {min(missing)}); rebuild: `rag index SRC... --out PATH --store milvus --uri {self.uri}`"
+        ]
 
     def drop(self) -> None:
         """Delete the collection (the knowledge base is gone)."""
@@ -371,7 +386,8 @@ class MilvusKeywordSearch:
     def __init__(self, index: MilvusIndex):
         self._index = index
 
-    def _query(self, query_tokens: list[str], text: str):
+    def query(self, query_tokens: list[str], text: str):
+        """(field, search data) for the question; data None when no token is in the collection."""
         if self._index.mode is MilvusKeyword.BM25:
             return "bm25", [text or " ".join(query_tokens)]
         idf = self._index.idf(set(query_tokens))
@@ -382,7 +398,7 @@ class MilvusKeywordSearch:
         return "tokens", [weights] if weights else None
 
     def search(self, query_tokens: list[str], k: int, also: np.ndarray | None = None, text: str = ""):
-        field, data = self._query(query_tokens, text)
+        field, data = self.query(query_tokens, text)
         none = np.zeros(0, np.int64), np.zeros(0, np.float32)
         if data is None:
             return none[0], none[1], np.zeros(len(also) if also is not None else 0, np.float32)
@@ -404,3 +420,60 @@ def document_weights(tokens: list[str], average_length: float) -> dict[int, floa
     for t, tf in counts.items():
         weights[token_id(t)] = weights.get(token_id(t), 0.0) + tf / (norm + tf)
     return weights
+
+
+class MilvusFusedRetriever(HybridRetriever):
+    """Hybrid retrieval fused inside Milvus (`hybrid_search` with `RRFRanker`, or `WeightedRanker` for
+    minmax); dense and keyword modes search as `HybridRetriever` does. Hits carry only the fused score."""
+
+    def __init__(self, index: MilvusIndex):
+        super().__init__(index.dense, index.keyword)
+        self._index = index
+        self._keyword = index.keyword
+
+    def retrieve(
+        self,
+        query_vector,
+        query_tokens,
+        k,
+        mode=RetrievalMode.HYBRID,
+        candidates=50,
+        keyword_weight=0.5,
+        fusion=FusionMethod.MINMAX,
+        query_text="",
+    ) -> Ranked:
+        field, data = self._keyword.query(query_tokens, query_text)
+        if mode is not RetrievalMode.HYBRID or query_vector is None or data is None or not self._index.size:
+            return super().retrieve(query_vector, query_tokens, k, mode, candidates, keyword_weight, fusion, query_text)
+        from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
+
+        t0 = time.perf_counter()
+        n = max(k, candidates)
+        c = self._index._config
+        requests = [
+            AnnSearchRequest(
+                data=[np.asarray(query_vector, np.float32)],
+                anns_field="vector",
+                param={"params": {"nprobe": c.ivf_nprobe, "ef": max(c.hnsw_ef_search, n)}},
+                limit=n,
+            ),
+            AnnSearchRequest(data=data, anns_field=field, param={"params": {}}, limit=n),
+        ]
+        ranker = (
+            RRFRanker(60) if FusionMethod.parse(fusion) is FusionMethod.RRF else WeightedRanker(1.0, keyword_weight)
+        )
+        hits = self._index._call(
+            "hybrid_search",
+            self._index.collection,
+            requests,
+            ranker,
+            limit=min(MAX_LIMIT, 2 * k + 16),
+            output_fields=["row"],
+        )[0]
+        pairs = [(int(h["row"]), float(h["distance"])) for h in hits if int(h["row"]) in self._index._visible][:k]
+        rows = np.array([r for r, _ in pairs], np.int64)
+        fused = np.array([d for _, d in pairs], np.float32)
+        nan = np.full(len(rows), np.nan)
+        ranked = Ranked(rows, fused, nan, nan.copy())
+        ranked.timings = {"dense": 0.0, "keyword": 0.0, "fusion": time.perf_counter() - t0}
+        return ranked

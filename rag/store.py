@@ -194,8 +194,9 @@ def check(root: Path) -> list[str]:
         elif _digest(path) != want:
             problems.append(f"{path}: {path.stat().st_size} bytes, not the {want['bytes']} recorded, or changed")
     try:
-        load(root)
-    except IndexMismatchError as exc:
+        stored = load(root)
+        problems += stored.index.check(set(stored.chunks))
+    except (IndexMismatchError, MilvusStoreError) as exc:
         problems.append(str(exc))
     return problems
 

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from rag import Config, KnowledgeBase
+from rag import Config, KnowledgeBase, store
 from rag.documents import load_documents
 from rag.evaluation import load_dataset
 from rag.milvus_index import MilvusStoreError
@@ -109,6 +109,9 @@ def test_unreachable_server_is_a_clear_error(tmp_path):
 
 def test_missing_collection_is_a_clear_error(tmp_path, milvus_kb):
     kb = KnowledgeBase.build([CORPUS], path=tmp_path / "kb", config=Config(store="milvus"))
+    assert store.check(tmp_path / "kb") == []
+    kb.index.client.delete(kb.index.collection, filter=f"row == {min(kb.chunks)}")
+    assert "lacks 1 of the" in " ".join(store.check(tmp_path / "kb"))
     kb.index.drop()
     with pytest.raises(MilvusStoreError, match="no collection"):
         KnowledgeBase.open(tmp_path / "kb")
@@ -154,3 +157,22 @@ def test_vectors_round_trip(milvus_kb, news_kb):
     local_row_of = {c.chunk_id: r for r, c in news_kb.chunks.items()}
     local_rows = np.array([local_row_of[milvus_kb.chunks[int(r)].chunk_id] for r in rows])
     np.testing.assert_allclose(milvus_kb.index.dense.vectors(rows), news_kb.index.dense.vectors(local_rows), atol=1e-6)
+
+
+def test_fused_in_milvus(milvus_kb):
+    kb = KnowledgeBase.open(milvus_kb.path, Config(fuse_in_milvus=True, fusion="rrf"))
+    hits = kb.search("2024年青岛市进出口总值是多少？", k=3)
+    assert len(hits) == 3 and "9076.7" in hits[0].text and hits[0].score > hits[-1].score
+
+
+def test_copy_into_milvus_and_back_without_encoding(news_kb, tmp_path, monkeypatch):
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("a copy must not encode")
+
+    monkeypatch.setattr(news_kb.encoder, "encode_chunks", no_encoding)
+    copied = news_kb.copy(tmp_path / "m", Config(store="milvus"))
+    back = KnowledgeBase.open(tmp_path / "m").copy(tmp_path / "local", Config(store="local"))
+    q = "崂山区2024年地区生产总值是多少？"
+    expected = [h.chunk_id for h in news_kb.search(q, k=5)]
+    assert [h.chunk_id for h in copied.search(q, k=5)] == expected
+    assert [h.chunk_id for h in back.search(q, k=5)] == expected
