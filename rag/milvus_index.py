@@ -83,6 +83,8 @@ def connect(uri: str, token: str | None) -> Any:
         ) from exc
     token = token or os.environ.get("RAG_MILVUS_TOKEN", "")
     key = (uri, token)
+    if "://" not in uri:  # a milvus-lite file: its folder must exist
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
     with _clients_lock:
         if key not in _clients:
             try:
