@@ -150,7 +150,7 @@ class RayChunkEncoder:
             fn_constructor_args=(*self.settings, self.threads),
             batch_size=self.batch_size,
             batch_format="numpy",
-            concurrency=workers,
+            compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=self.threads,
         )
         yield from dataset.iter_batches(batch_size=None, batch_format="numpy")
