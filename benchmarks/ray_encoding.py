@@ -8,7 +8,8 @@ Throughput: the first N chunks of CMRC 2018 dev (as `rag eval` chunks them), enc
   starting the actors and loading the model in each; Ray itself is started before the clock.
 Efficiency = Ray chunks/s ÷ the plain encoder's on the same cores (1 thread for 1 worker, 2 threads
 for 2 workers), and for 2 workers also ÷ twice the 1-thread rate (which these 2 cores cannot reach:
-2 threads give ~1.5× one here).
+2 threads give ~1.5× one here). "After first batch" is an upper bound: every actor's first batch
+is computed before that clock starts.
 
 Resume: CMRC 2018 dev's articles written as .txt files, `rag index DIR --out KB --ray` killed
 with SIGKILL part-way, then run again: the second run encodes only what the spool lacks, and

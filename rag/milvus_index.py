@@ -374,8 +374,11 @@ class MilvusDense:
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         if not len(ids):
             return np.zeros((0, self._index.dim), np.float32)
-        got = self._index._call("query", self._index.collection, ids=[int(i) for i in ids], output_fields=["vector"])
-        by_row = {int(g["row"]): np.asarray(g["vector"], np.float32) for g in got}
+        by_row = {}
+        for start in range(0, len(ids), BATCH):  # a query's result is capped; ask in slices
+            part = [int(i) for i in ids[start : start + BATCH]]
+            got = self._index._call("query", self._index.collection, ids=part, output_fields=["vector"])
+            by_row.update({int(g["row"]): np.asarray(g["vector"], np.float32) for g in got})
         return np.stack([by_row[int(i)] for i in ids])
 
     def scores(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
