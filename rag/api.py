@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from .config import RetrievalMode
 from .kb import MAX_K
 from .knowledge_bases import DEFAULT, KnowledgeBases, short_message, user_name
+from .milvus_index import MilvusStoreError
 from .schema import Answer
 from .store import StoreWriteError, WriterBusyError
 
@@ -111,6 +112,10 @@ def create_app(
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return _error(exc.status, exc.message, exc.code)
+
+    @app.exception_handler(MilvusStoreError)
+    async def store_unavailable(_: Request, exc: MilvusStoreError) -> JSONResponse:
+        return _error(503, short_message(exc), "store_unavailable")  # the server is down: try again later
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:

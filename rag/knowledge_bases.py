@@ -15,6 +15,7 @@ from . import default_kb, store
 from .config import Config
 from .documents import DocumentError, read_path
 from .kb import KnowledgeBase
+from .milvus_index import MilvusStoreError
 from .paths import index_root
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class KnowledgeBases:
             return {"name": name, "documents": len(kb.documents), "chunks": len(kb.chunks)}
         try:
             manifest = store.read_manifest(self.root / name)
-        except (OSError, store.IndexMismatchError) as exc:  # listed, but damaged: say so, list the rest
+        except (OSError, store.IndexMismatchError, MilvusStoreError) as exc:  # damaged: say so, list the rest
             return {"name": name, "documents": None, "chunks": None, "error": short_message(exc)}
         return {"name": name, "documents": manifest.get("documents"), "chunks": manifest.get("chunks")}
 
@@ -70,7 +71,7 @@ class KnowledgeBases:
             if due:
                 try:
                     kb.refresh()  # another worker or `rag index --add` may have saved a new version
-                except (OSError, store.IndexMismatchError) as exc:  # keep answering from the version we have
+                except (OSError, store.IndexMismatchError, MilvusStoreError) as exc:  # keep the version we have
                     log.warning("%s: not switching to the newly saved version: %s", name, exc)
             return kb
         if name == DEFAULT:

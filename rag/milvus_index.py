@@ -333,7 +333,7 @@ class MilvusIndex:
 
     def search(self, field: str, data: list, k: int, params: dict, also: np.ndarray | None = None):
         """(rows, scores) of the k best visible hits in `field`; over `also` only when given."""
-        if not self._visible or not self._call("has_collection", self.collection):
+        if not self._visible:  # nothing to find (the collection may not exist yet); a lost one is an error
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         extra: dict = {}
         if also is not None:

@@ -176,3 +176,19 @@ def test_copy_into_milvus_and_back_without_encoding(news_kb, tmp_path, monkeypat
     expected = [h.chunk_id for h in news_kb.search(q, k=5)]
     assert [h.chunk_id for h in copied.search(q, k=5)] == expected
     assert [h.chunk_id for h in back.search(q, k=5)] == expected
+
+
+def test_api_says_when_milvus_is_gone(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from rag.api import create_app
+    from rag.knowledge_bases import KnowledgeBases
+
+    kb = KnowledgeBase.build([CORPUS], path=tmp_path / "kb", config=Config(store="milvus"))
+    client = TestClient(create_app(KnowledgeBases(tmp_path / "root", kb.path), chat_window=False))
+    question = {"question": "2024年青岛市进出口总值是多少？"}
+    assert client.post("/v1/answer", json=question).json()["short"] == "9076.7亿元"
+    kb.index.drop()  # the server lost the collection (or is down): no silent "not in the documents"
+    r = client.post("/v1/answer", json=question)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "store_unavailable"
+    assert "Milvus" in r.json()["error"]["message"]
