@@ -19,6 +19,7 @@ Keyword search, by `Config.milvus_keyword`:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -131,6 +132,7 @@ class MilvusIndex:
     @classmethod
     def open(cls, entry: dict, rows: np.ndarray, tokens: dict, config: Config) -> MilvusIndex:
         uri, collection = entry["uri"], entry["collection"]
+        config = dataclasses.replace(config, milvus_keyword=entry.get("keyword", config.milvus_keyword))  # as built
         index = cls(connect(uri, config.token), uri, collection, int(entry["dim"]), config, rows, tokens)
         if index._call("has_collection", collection):
             index._call("load_collection", collection)  # a server (or a new lite process) starts released
@@ -145,9 +147,6 @@ class MilvusIndex:
     @property
     def size(self) -> int:
         return len(self._visible)
-
-    def visible(self, rows: np.ndarray) -> np.ndarray:
-        return np.array([r for r in rows.tolist() if r in self._visible], np.int64)
 
     def apply(self, rows, vectors, chunks: list[Chunk], tokens, removed) -> None:
         self._count_tokens(tokens)
