@@ -90,7 +90,7 @@ def main(verbose: bool) -> None:
     """Ask questions about your Chinese documents; answers quote the source verbatim."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if not verbose:
-        for name in ("jieba", "bm25s", "ray"):
+        for name in ("jieba", "bm25s", "ray", "pymilvus"):
             logging.getLogger(name).setLevel(logging.ERROR)
         import transformers
 

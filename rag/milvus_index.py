@@ -211,17 +211,22 @@ class MilvusIndex:
     def describe(self) -> dict:
         return {"kind": f"milvus {self._dense_index_type(len(self._visible)).lower()}", "uri": self.uri}
 
-    def stored_rows(self) -> set[int]:
-        """Every row the collection holds (this version's, and any a newer version or a dead writer added)."""
+    def stored_rows(self, below: int | None = None) -> set[int]:
+        """The rows the collection holds under `below` (default: past this version's highest row) —
+        this version's, and any a newer version or a dead writer added in that range."""
         if not self._call("has_collection", self.collection):
             return set()
+        below = max(self._visible, default=-1) + 1 if below is None else below
         rows: set[int] = set()
-        iterator = self._call(
-            "query_iterator", self.collection, batch_size=4096, filter="row >= 0", output_fields=["row"]
-        )
-        while batch := iterator.next():
-            rows.update(int(r["row"]) for r in batch)
-        iterator.close()
+        for start in range(0, below, MAX_LIMIT):  # windows of row ids: exact, and no iterator needed
+            got = self._call(
+                "query",
+                self.collection,
+                filter=f"row >= {start} and row < {min(below, start + MAX_LIMIT)}",
+                limit=MAX_LIMIT,
+                output_fields=["row"],
+            )
+            rows.update(int(r["row"]) for r in got)
         return rows
 
     def check(self, rows: set[int]) -> list[str]:
