@@ -98,6 +98,15 @@ def connect(uri: str, token: str | None) -> Any:
         return _clients[key]
 
 
+def close_clients() -> None:
+    """Close every client this process opened (a later `connect` opens afresh)."""
+    with _clients_lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for client in clients:
+        client.close()
+
+
 class MilvusIndex:
     """The `ChunkIndex` of a knowledge base whose chunks are searched in Milvus."""
 

@@ -14,12 +14,23 @@ import pytest
 from rag import Config, KnowledgeBase, store
 from rag.documents import load_documents
 from rag.evaluation import load_dataset
-from rag.milvus_index import MilvusStoreError
+from rag.milvus_index import MilvusStoreError, close_clients
 
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
 from tests.conftest import CORPUS
+
+
+@pytest.fixture(scope="module", autouse=True)
+def milvus_lite_stopped_afterwards():
+    """milvus-lite serves each file from gRPC threads in this process; stop them when done, so later
+    tests that fork (Ray starting its raylet) do not fork beside them."""
+    yield
+    from milvus_lite.server_manager import server_manager_instance
+
+    close_clients()
+    server_manager_instance.release_all()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,12 @@ from tests.conftest import CORPUS  # noqa: E402
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    options = {"num_cpus": 2, "include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    try:
+        ray.init(**options)
+    except Exception:  # Ray's own start-up (raylet registering in 30 s) can time out on a loaded machine
+        ray.shutdown()
+        ray.init(**options)
     yield
     ray.shutdown()
 
