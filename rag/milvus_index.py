@@ -35,7 +35,7 @@ import numpy as np
 
 from .chunking import Chunk
 from .config import Config, DenseKind, FusionMethod, MilvusKeyword, RetrievalMode, StoreKind
-from .dense import AUTO_APPROXIMATE_FROM
+from .dense import choose_kind
 from .keyword_index import bm25_idf
 from .retriever import HybridRetriever, Ranked
 
@@ -271,9 +271,7 @@ class MilvusIndex:
         self._average_length = sum(len(toks) for toks in tokens.values()) / max(1, len(tokens))
 
     def _dense_index_type(self, size: int) -> str:
-        kind = DenseKind.parse(self._config.dense_index)
-        if kind is DenseKind.AUTO:
-            kind = DenseKind.IVF_SQ8 if size >= AUTO_APPROXIMATE_FROM else DenseKind.FLAT
+        kind = choose_kind(self._config.dense_index, size)  # the local store's rule, so both pick alike
         return {DenseKind.FLAT: "FLAT", DenseKind.IVF_SQ8: "IVF_SQ8", DenseKind.HNSW: "HNSW"}[kind]
 
     def _index_params(self, size: int):
