@@ -27,7 +27,7 @@ import numpy as np
 
 from .chunk_index import ChunkIndex, load_index
 from .chunking import Chunk
-from .config import Config
+from .config import Config, StoreKind
 from .documents import Document, LineBox, Location
 from .milvus_index import MilvusStoreError
 from .paths import file_sha256
@@ -232,9 +232,13 @@ def load(root: Path, config: Config | None = None) -> StoredIndex:
         current = folder / "tokens.jsonl"
         token_lists = list(_read_jsonl(current))
         tokens = dict(zip(chunks, token_lists))
-        current = folder / "dense.faiss"
+        entry = manifest.get("store", {})
+        # what a failure below names: the local files, or the manifest's record of the Milvus collection
+        current = folder / (
+            "dense.faiss" if entry.get("kind", StoreKind.LOCAL.value) == StoreKind.LOCAL.value else "manifest.json"
+        )
         rows = np.array(list(chunks), np.int64)
-        index = load_index(folder, manifest.get("store", {}), rows, tokens, config or Config())
+        index = load_index(folder, entry, rows, tokens, config or Config())
     except MilvusStoreError:
         raise
     except Exception as exc:  # json, numpy, faiss and bm25s each raise their own kinds for a damaged file

@@ -4,7 +4,9 @@ Runs on milvus-lite (a local file, the same `MilvusClient` API); with `RAG_MILVU
 (e.g. http://localhost:19530, see docs/scale.md) the server tests run against a real Milvus.
 """
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -126,6 +128,17 @@ def test_missing_collection_is_a_clear_error(tmp_path, milvus_kb):
     kb.index.drop()
     with pytest.raises(MilvusStoreError, match="no collection"):
         KnowledgeBase.open(tmp_path / "kb")
+
+
+def test_garbled_store_record_names_the_manifest(tmp_path, milvus_kb):
+    folder = tmp_path / "news"
+    shutil.copytree(milvus_kb.path, folder)
+    manifest = folder / store.current_version(folder) / "manifest.json"
+    record = json.loads(manifest.read_text("utf-8"))
+    del record["store"]["collection"]
+    manifest.write_text(json.dumps(record), "utf-8")
+    with pytest.raises(store.IndexDamagedError, match="manifest.json is damaged"):
+        store.load(folder)
 
 
 def test_cli_index_and_ask_on_milvus(tmp_path):
