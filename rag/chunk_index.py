@@ -48,6 +48,9 @@ class ChunkIndex(Protocol):
 
     def idf(self, tokens: set[str]) -> dict[str, float]: ...
 
+    def retriever(self) -> HybridRetriever:
+        """What a knowledge base searches through: our fusion over the two searches, or the store's own."""
+
     def save(self, folder: Path) -> dict:
         """Write what the version folder keeps of this index; return the manifest's `store` entry."""
 
@@ -102,6 +105,9 @@ class LocalIndex:
     def idf(self, tokens: set[str]) -> dict[str, float]:
         return self.keyword.idf(tokens)
 
+    def retriever(self) -> HybridRetriever:
+        return HybridRetriever(self.dense, self.keyword)
+
     def save(self, folder: Path) -> dict:
         self.dense.save(folder / "dense.faiss")
         self.keyword.save(folder / "bm25")
@@ -142,9 +148,3 @@ def load_index(folder: Path, entry: dict, rows: np.ndarray, tokens: dict[int, li
 
         return MilvusIndex.open(entry, rows, tokens, config)
     return LocalIndex.load(folder, rows, config)
-
-
-def retriever_of(index: ChunkIndex) -> HybridRetriever:
-    """The index's own retriever if it has one (Milvus may fuse by itself), else ours over its two searches."""
-    own = getattr(index, "retriever", None)
-    return own() if own else HybridRetriever(index.dense, index.keyword)

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from . import page_view, store
-from .chunk_index import ChunkIndex, empty_index, retriever_of
+from .chunk_index import ChunkIndex, empty_index
 from .chunking import Chunk, Chunker
 from .composers import create_composer
 from .config import Config, RetrievalMode
@@ -98,7 +98,7 @@ class KnowledgeBase:
         self._row_of = {c.chunk_id: r for r, c in self.chunks.items()}  # chunk id -> row id
         # row ids are never reused (a Milvus collection outlives versions): the next one is recorded
         self._next_row = max(int(stored.manifest.get("next_row", 0)), max(self.chunks, default=-1) + 1)
-        self._retriever = retriever_of(self.index)
+        self._retriever = self.index.retriever()
         self.build_seconds: dict[str, float] = dict(stored.manifest.get("last_build_seconds", {}))
         self._version = stored.version  # the saved version this state is (None: never saved)
 
@@ -226,7 +226,7 @@ class KnowledgeBase:
                 self.tokens[int(row)] = toks
                 self.sentence_vectors[int(row)] = svec
             self.index.apply(rows, encoded.vectors, new_chunks, self.tokens, removed)
-            self._retriever = retriever_of(self.index)
+            self._retriever = self.index.retriever()
             if self.path is None:
                 self.index.committed()  # nothing to save first
         self.build_seconds = {"parse_chunk": t1 - t0, "encode": t2 - t1, "chunks": len(new_chunks)}
