@@ -26,6 +26,7 @@ from .retriever import DenseSearch, HybridRetriever, KeywordSearch
 class ChunkIndex(Protocol):
     kind: StoreKind
     dim: int
+    FILES: tuple[str, ...]  # what it writes into the version folder, hashed in the manifest
 
     @property
     def dense(self) -> DenseSearch: ...
@@ -71,7 +72,7 @@ class LocalIndex:
     """FAISS + BM25 in the version folder (`dense.faiss`, `bm25/`)."""
 
     kind = StoreKind.LOCAL
-    FILES = ("dense.faiss",)  # hashed in the manifest; bm25s writes its own folder
+    FILES: tuple[str, ...] = ("dense.faiss",)  # hashed in the manifest; bm25s writes its own folder
 
     def __init__(self, dense: DenseIndex, keyword: KeywordIndex, config: Config):
         self.dense = dense

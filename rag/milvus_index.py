@@ -111,6 +111,7 @@ class MilvusIndex:
     """The `ChunkIndex` of a knowledge base whose chunks are searched in Milvus."""
 
     kind = StoreKind.MILVUS
+    FILES: tuple[str, ...] = ()  # everything is in the collection
 
     def __init__(
         self, client: Any, uri: str, collection: str, dim: int, config: Config, visible: np.ndarray, tokens: dict

@@ -146,7 +146,7 @@ def save(root: Path, stored: StoredIndex) -> str:
         np.save(tmp / "sentences.npy", np.concatenate(sentences) if sentences else empty)
         entry = stored.index.save(tmp)
         originals = _copy_originals(root, stored.documents.values())
-        files = FILES + getattr(stored.index, "FILES", ())
+        files = FILES + stored.index.FILES
         manifest = {**stored.manifest, "store": entry, "files": {name: _digest(tmp / name) for name in files}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
         _fsync_tree(tmp)
