@@ -95,7 +95,7 @@ def reader_forward_seconds(kb, questions):
     for q in questions:
         hits = kb.search(q, k=kb.config.answer_passages)
         passages = [Passage(c.text, c.title) for c in (kb.chunk(h.chunk_id) for h in hits) if c]
-        encoded = reader.encoder.encode(q, passages, [reader.encoder.window(q, p) for p in passages])
+        _, encoded = reader.encode(q, passages, kb.config.reader_windows)
         t = time.perf_counter()
         reader.logits(encoded)
         out.append(time.perf_counter() - t)

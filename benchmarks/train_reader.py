@@ -717,6 +717,8 @@ def stage_calibrate() -> None:
         "data": "DRCD validation articles (+ swapped-entity questions) and the bundled dev split",
         "rule": "maximise mean(F1 if answerable else abstained) with false abstention <= "
         f"{MAX_FALSE_ABSTENTION:.0%} on the answerable questions",
+        "reading": f"{always.answer_passages} passages, the best in up to {always.reader_windows} windows "
+        f"of {MAX_TOKENS} tokens",
         **figures,
     }
     INFO_FILE.write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")

@@ -129,6 +129,7 @@ class Config:
     # or a transformers question-answering model (hub name or local folder)
     reader: str = "default"
     reader_max_tokens: int = 192  # question + passage window per passage read
+    reader_windows: int = 3  # the first passage is read whole in up to this many overlapping windows; others in one
     reader_threshold: float | None = None  # answer when the best span beats "no answer" by this; None: the reader's own
     max_quotes: int = 2
     # limits of the chat window (and server): a stranger must not exhaust a laptop
@@ -151,6 +152,10 @@ class Config:
         self.backend = EncoderBackend.parse(self.backend)
         self.dense_index = DenseKind.parse(self.dense_index)
         self.fusion = FusionMethod.parse(self.fusion)
+        if not isinstance(self.reader_windows, int) or self.reader_windows < 1:
+            raise ValueError(
+                f"reader_windows must be a whole number ≥ 1 (windows for the best passage), got {self.reader_windows!r}"
+            )
 
     INDEX_FIELDS = (
         "model",

@@ -32,6 +32,9 @@ from . import ort_session
 
 MAX_ANSWER_TOKENS = 40  # longest span considered (CMRC/DRCD answers are far shorter)
 MAX_QUESTION_TOKENS = 64
+WINDOW_OVERLAP = (
+    24  # tokens two neighbouring windows of one passage share at least, so an answer at the seam is whole in one
+)
 
 
 @dataclass
@@ -96,20 +99,40 @@ class PairEncoder:
         training draws it at random so the model does not learn where answers sit.
         """
         budget = self._budget(question, passage.title)
-        enc = self.tokenizer.encode(passage.text, add_special_tokens=False)
-        offsets = enc.offsets
+        offsets = self.tokenizer.encode(passage.text, add_special_tokens=False).offsets
         if len(offsets) <= budget:
             return 0, len(passage.text)
-        a, b = passage.focus or (0, 0)
+        return _char_range(offsets, self._focus_start(offsets, budget, passage.focus, place), budget)
+
+    def windows(self, question: str, passage: Passage, limit: int = 1) -> list[tuple[int, int]]:
+        """Char ranges to read, at most `limit`: the whole passage in overlapping windows when that
+        many cover it, else the focus window first and then the tiles nearest it.
+
+        A passage longer than one window otherwise loses whatever lies outside its focus window
+        (on CMRC dev's even half the answer was outside the window read for 5.7% of questions).
+        """
+        budget = self._budget(question, passage.title)
+        offsets = self.tokenizer.encode(passage.text, add_special_tokens=False).offsets
+        n = len(offsets)
+        if n <= budget:
+            return [(0, len(passage.text))]
+        focus = self._focus_start(offsets, budget, passage.focus, 0.5)
+        stride = budget - min(WINDOW_OVERLAP, budget // 3)
+        tiles = 1 + -(-(n - budget) // stride)  # ceil: windows that cover the n tokens
+        starts = [round(i * (n - budget) / (tiles - 1)) for i in range(tiles)]
+        if tiles > limit:
+            starts = [focus] + sorted((s for s in starts if s != focus), key=lambda s: abs(s - focus))[: limit - 1]
+        return [_char_range(offsets, start, budget) for start in starts]
+
+    @staticmethod
+    def _focus_start(offsets, budget: int, focus: tuple[int, int] | None, place: float) -> int:
+        """First token of the `budget`-token window that holds `focus`, placed by `place`."""
+        a, b = focus or (0, 0)
         first = next((i for i, (s, e) in enumerate(offsets) if e > a), 0)
         last = next((i for i in range(len(offsets) - 1, -1, -1) if offsets[i][0] < b), first)
         room = max(0, budget - (last - first + 1))
         start = first - int(round(room * place))
-        start = max(0, min(start, len(offsets) - budget))
-        end = start + budget
-        lo = offsets[start][0]
-        hi = offsets[end - 1][1] if end - 1 < len(offsets) else len(passage.text)
-        return lo, hi
+        return max(0, min(start, len(offsets) - budget))
 
     def _budget(self, question: str, title: str) -> int:
         q = min(MAX_QUESTION_TOKENS, len(self.tokenizer.encode(question, add_special_tokens=False).ids))
@@ -149,6 +172,10 @@ class PairEncoder:
             padded[: len(ids)] = offs
             out.offsets.append(padded)
         return out
+
+
+def _char_range(offsets, start: int, budget: int) -> tuple[int, int]:
+    return offsets[start][0], offsets[min(start + budget, len(offsets)) - 1][1]
 
 
 def _head(title: str) -> str:
@@ -221,20 +248,35 @@ class Reader:
         )
         return start, end
 
-    def read(self, question: str, passages: list[Passage], top: int = 5) -> Reading:
-        """All passages in one batch; spans from every window, best first."""
+    def encode(self, question: str, passages: list[Passage], windows: int = 1) -> tuple[list[int], Encoded]:
+        """The batch to read: the first passage (the retriever's best) in up to `windows` windows,
+        each other passage in one around its focus. Returns each row's passage index and the inputs.
+
+        Retrieval puts the answer in the first passage for ~99% of CMRC questions, so covering
+        that one whole buys most of what reading every passage whole would, at a third of the cost
+        (CMRC dev's even half, trained on: F1 0.804 → 0.839 at 62 → 80 ms p50; all three whole: 0.836 at 103 ms).
+        """
+        rows = [
+            (i, w) for i, p in enumerate(passages) for w in self.encoder.windows(question, p, windows if i == 0 else 1)
+        ]
+        return [i for i, _ in rows], self.encoder.encode(question, [passages[i] for i, _ in rows], [w for _, w in rows])
+
+    def read(self, question: str, passages: list[Passage], top: int = 5, windows: int = 1) -> Reading:
+        """All passages in one batch (see `encode`); spans from every window, best first."""
         if not passages:
             return Reading()
-        windows = [self.encoder.window(question, p) for p in passages]
-        encoded = self.encoder.encode(question, passages, windows)
+        owners, encoded = self.encode(question, passages, windows)
         start, end = self.logits(encoded)
-        spans = []
-        for row in range(len(passages)):
+        best: dict[tuple[int, int, int], Span] = {}  # overlapping windows can find the same span
+        for row, passage in enumerate(owners):
             null = float(start[row, 0] + end[row, 0])
             offs = encoded.offsets[row]
             for i, j, score in best_spans(start[row], end[row], encoded.context[row], top):
-                spans.append(Span(row, int(offs[i, 0]), int(offs[j, 1]), score - null))
-        spans.sort(key=lambda s: -s.score)
+                span = Span(passage, int(offs[i, 0]), int(offs[j, 1]), score - null)
+                key = (span.passage, span.start, span.end)
+                if key not in best or best[key].score < span.score:
+                    best[key] = span
+        spans = sorted(best.values(), key=lambda s: -s.score)
         return Reading(spans[:top], -spans[0].score if spans else float("inf"))
 
 

@@ -60,7 +60,7 @@ class ReaderComposer:
         for cand in self.sentences.candidates(evidence):
             best_sentence.setdefault(cand.chunk_rank, cand.chunk.sentence_spans[cand.index])
         passages = [Passage(c.text, c.title, best_sentence.get(rank)) for rank, c in enumerate(chunks)]
-        reading = self.reader.read(evidence.focus, passages)
+        reading = self.reader.read(evidence.focus, passages, windows=self.config.reader_windows)
         best = reading.best
         if best is None or best.score < self.threshold:
             return evidence.abstain(score=None if best is None else round(best.score, 4))

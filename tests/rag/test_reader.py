@@ -9,7 +9,7 @@ from rag import Config, KnowledgeBase
 from rag.composer import AnswerComposer
 from rag.composers import create_composer
 from rag.offline_model import ensure_model
-from rag.reader import PairEncoder, Passage, best_spans
+from rag.reader import PairEncoder, Passage, Reader, best_spans
 from rag.reader_composer import ReaderComposer
 from rag.reader_export import INFO_FILE, WEIGHTS_FILE, ReaderWeightsError, shipped_info
 
@@ -40,6 +40,50 @@ def test_window_holds_the_focus_and_offsets_point_into_the_passage(encoder, plac
 
 def test_a_short_passage_is_read_whole(encoder):
     assert encoder.window("出口多少？", Passage("出口5711.5亿元。")) == (0, len("出口5711.5亿元。"))
+
+
+@pytest.mark.parametrize("limit", [2, 3])
+def test_with_fewer_windows_than_tiles_the_focus_window_leads(encoder, limit):
+    text = TEXT * 3  # about five 40-token windows
+    passage = Passage(text, "", (text.index("民营"), text.index("60.4%")))
+    windows = encoder.windows("青岛出口多少？", passage, limit)
+    assert len(windows) == limit and windows[0] == encoder.window("青岛出口多少？", passage)
+
+
+def test_enough_windows_tile_the_whole_passage_with_overlapping_seams(encoder):
+    text = TEXT * 3
+    windows = encoder.windows("青岛出口多少？", Passage(text, "", (0, 5)), 20)
+    assert 2 < len(windows) < 20 and windows == sorted(windows)
+    assert windows[0][0] == 0 and windows[-1][1] == len(text)
+    assert all(b[0] < a[1] for a, b in zip(windows, windows[1:]))  # every seam lies inside two windows
+    assert encoder.windows("出口多少？", Passage("出口5711.5亿元。"), 20) == [(0, len("出口5711.5亿元。"))]
+
+
+def test_one_window_per_passage_is_the_focus_window(encoder):
+    focus = (TEXT.index("其中"), TEXT.index("；"))
+    passage = Passage(TEXT, "", focus)
+    assert encoder.windows("青岛出口多少？", passage, 1) == [encoder.window("青岛出口多少？", passage)]
+
+
+def test_the_best_passage_is_read_whole_so_an_answer_far_from_its_focus_is_found():
+    reader = Reader.load("default", max_tokens=64)  # 64 tokens: the passage needs two windows
+    text = (
+        "青岛市地处山东半岛南部，东、南濒临黄海，是国家沿海重要中心城市。全市总面积11293平方千米。"
+        "青岛是国家历史文化名城，每年夏天举办国际啤酒节，吸引大批游客。"
+        "2024年，青岛市外贸运行总体平稳。其中出口5711.5亿元，增长9.2%。"
+    )
+    passage = Passage(text, "", (0, 10))  # the focus sentence is the first, the answer is in the last
+    question = "2024年青岛出口多少亿元？"
+    one = reader.read(question, [passage], windows=1)
+    assert "5711.5" not in "".join(text[s.start : s.end] for s in one.spans)
+    whole = reader.read(question, [passage], windows=3)
+    assert text[whole.best.start : whole.best.end] == "5711.5亿元" and whole.best.score > reader.threshold
+    assert len({(s.start, s.end) for s in whole.spans}) == len(whole.spans)  # one entry per span, however many windows
+
+
+def test_reader_windows_must_be_a_positive_whole_number():
+    with pytest.raises(ValueError, match="reader_windows"):
+        Config(reader_windows=0)
 
 
 def test_best_spans_stay_inside_the_passage_and_the_length_limit():
