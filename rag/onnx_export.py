@@ -62,11 +62,14 @@ def export(module, sample: tuple, input_names: list[str], output_names: list[str
     tmp.rename(target)
 
 
-def quantize(fp32: Path, target: Path) -> None:
-    """Dynamic int8 quantisation of the weights (activations stay fp32)."""
+def quantize(fp32: Path, target: Path, per_channel: bool = False) -> None:
+    """Dynamic int8 quantisation of the weights (activations stay fp32).
+
+    `per_channel`: one scale per output channel of each weight matrix instead of one per matrix;
+    same speed, and it keeps the reader's span scores much closer to fp32 (see `reader_export`)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = target.with_name(f"{target.stem}.tmp{os.getpid()}.onnx")
     with quiet_export():
-        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=per_channel)
     tmp.rename(target)

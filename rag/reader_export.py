@@ -24,6 +24,11 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "reader"
 WEIGHTS_FILE = WEIGHTS_DIR / "reader.safetensors"
 INFO_FILE = WEIGHTS_DIR / "reader.json"
 DEFAULT_READER = "default"
+# how the export is quantised, part of the cache folder's name: a new recipe is exported anew
+# instead of serving an old file. Per-channel int8 (one scale per output channel): on tuning data
+# it scored like fp32 where per-matrix int8 lost 3-4 points of F1, at the same speed
+# (DRCD validation F1 0.738 per matrix, 0.776 per channel, 0.784 fp32).
+EXPORT_RECIPE = "int8pc"
 
 
 class ReaderWeightsError(RuntimeError):
@@ -68,10 +73,10 @@ def reader_exported(name: str = DEFAULT_READER) -> bool:
 
 def _target(name: str) -> Path:
     if name == DEFAULT_READER:
-        return models_root() / f"reader-{shipped_info()['sha256'][:16]}"
+        return models_root() / f"reader-{shipped_info()['sha256'][:16]}-{EXPORT_RECIPE}"
     local = Path(name)
     slug = hashlib.sha256(str(local.resolve() if local.is_dir() else name).encode()).hexdigest()[:12]
-    return models_root() / f"reader-hub-{slug}"
+    return models_root() / f"reader-hub-{slug}-{EXPORT_RECIPE}"
 
 
 def ensure_reader(name: str = DEFAULT_READER) -> Path:
@@ -159,7 +164,7 @@ def _export_hub(folder: Path, name: str) -> None:
 
 
 def export_onnx(model, folder: Path) -> None:
-    """`model_qint8.onnx` in `folder`: the fp32 export, dynamically quantised to int8."""
+    """`model_qint8.onnx` in `folder`: the fp32 export, dynamically quantised to int8 per channel."""
     import torch
 
     class Logits(torch.nn.Module):
@@ -176,5 +181,5 @@ def export_onnx(model, folder: Path) -> None:
     names = ["input_ids", "attention_mask", "token_type_ids"]
     sample = (ids, torch.ones_like(ids), torch.zeros_like(ids))
     onnx_export.export(Logits(model), sample, names, ["start_logits", "end_logits"], fp32)
-    onnx_export.quantize(fp32, folder / "model_qint8.onnx")
+    onnx_export.quantize(fp32, folder / "model_qint8.onnx", per_channel=True)
     fp32.unlink()
