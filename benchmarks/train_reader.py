@@ -58,7 +58,7 @@ from rag.evaluation import read_squad
 from rag.kb import open_or_build
 from rag.paths import file_sha256
 from rag.reader import PairEncoder, Passage
-from rag.reader_export import INFO_FILE, WEIGHTS_FILE, models_root
+from rag.reader_export import EXPORT_RECIPE, INFO_FILE, WEIGHTS_FILE, models_root
 
 DATA = Path(os.environ.get("RAG_DATA_DIR") or ROOT.parent / "shared" / "data")
 SOURCES = {
@@ -718,7 +718,7 @@ def stage_calibrate() -> None:
         "rule": "maximise mean(F1 if answerable else abstained) with false abstention <= "
         f"{MAX_FALSE_ABSTENTION:.0%} on the answerable questions",
         "reading": f"{always.answer_passages} passages, the best in up to {always.reader_windows} windows "
-        f"of {MAX_TOKENS} tokens",
+        f"of {MAX_TOKENS} tokens; ONNX export {EXPORT_RECIPE}",
         **figures,
     }
     INFO_FILE.write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")

@@ -32,9 +32,8 @@ from . import ort_session
 
 MAX_ANSWER_TOKENS = 40  # longest span considered (CMRC/DRCD answers are far shorter)
 MAX_QUESTION_TOKENS = 64
-WINDOW_OVERLAP = (
-    24  # tokens two neighbouring windows of one passage share at least, so an answer at the seam is whole in one
-)
+# tokens two neighbouring windows of one passage share at least, so an answer at the seam is whole in one
+WINDOW_OVERLAP = 24
 
 
 @dataclass
