@@ -174,7 +174,8 @@ class PairEncoder:
 
 
 def _char_range(offsets, start: int, budget: int) -> tuple[int, int]:
-    return offsets[start][0], offsets[min(start + budget, len(offsets)) - 1][1]
+    """Chars of tokens `start … start + budget - 1` (callers keep `start <= len(offsets) - budget`)."""
+    return offsets[start][0], offsets[start + budget - 1][1]
 
 
 def _head(title: str) -> str:
