@@ -18,10 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import Config
 from rag.config import FusionMethod, RetrievalMode
 from rag.evaluation import load_dataset, relevant_ids, retrieval_metrics
-from rag.kb import open_or_build
+from rag.kb import open_eval_index
 from rag.report import benchmark_header, markdown_table
 
 SETTINGS = [(FusionMethod.MINMAX, 0.5), (FusionMethod.MINMAX, 1.0), (FusionMethod.RRF, 0.5), (FusionMethod.RRF, 1.0)]
@@ -33,7 +32,7 @@ def main() -> None:
     rows = []
     for name, split in SETS:
         data = load_dataset(name)
-        kb = open_or_build(ROOT / "index" / f"eval-{data.name}-default-onnx-int8", data.documents, Config())
+        kb = open_eval_index(data.name, data.documents)
         items = [it for it in data.split(split) if it.answers]
         vectors = kb.encoder.encode_queries([it.question for it in items])
         gold = {}

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag import Config, KnowledgeBase
 from rag.evaluation import load_dataset, run_qa
-from rag.kb import open_or_build
+from rag.kb import open_eval_index
 from rag.paths import index_root
 from rag.report import benchmark_header, figures_table
 
@@ -72,7 +72,7 @@ def main():
     for name, split in sets:
         data = load_dataset(name)
         items = data.split(split)
-        local = open_or_build(index_root() / f"eval-{data.name}-default-onnx-int8", data.documents, Config())
+        local = open_eval_index(data.name, data.documents)
         figures, top1 = measure(local, items, None)
         columns[f"{name} {split} · local"] = {"questions": len(items), "chunks": len(local.chunks), **figures}
         for variant, settings in VARIANTS.items():

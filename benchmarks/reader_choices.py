@@ -22,10 +22,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from train_reader import SOURCES, is_validation, questions
 
-from rag import Config
 from rag.composers import create_composer
 from rag.evaluation import load_dataset, read_squad, run_qa
-from rag.kb import open_or_build
+from rag.kb import open_eval_index
 from rag.report import benchmark_header, markdown_table
 
 SETTINGS = [
@@ -52,15 +51,15 @@ def main():
     cmrc = load_dataset("cmrc2018-dev")
     sets = {
         "bundled dev": (
-            open_or_build(ROOT / "index" / "eval-qingdao_qa-default-onnx-int8", bundled.documents, Config()),
+            open_eval_index(bundled.name, bundled.documents),
             bundled.split("dev"),
         ),
         "DRCD validation": (
-            open_or_build(ROOT / "index" / f"eval-{drcd.name}-default-onnx-int8", drcd.documents, Config()),
+            open_eval_index(drcd.name, drcd.documents),
             drcd_items,
         ),
         "CMRC dev even (trained on)": (
-            open_or_build(ROOT / "index" / f"eval-{cmrc.name}-default-onnx-int8", cmrc.documents, Config()),
+            open_eval_index(cmrc.name, cmrc.documents),
             cmrc.split("even"),
         ),
     }

@@ -36,9 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from rag.dense import DenseIndex
 from rag.evaluation import load_dataset, percentile
-from rag.kb import open_or_build
+from rag.kb import open_eval_index
 from rag.keyword_index import KeywordIndex
-from rag.paths import index_root
 from rag.report import benchmark_header, figures_table, machine
 from rag.retriever import HybridRetriever
 
@@ -125,7 +124,7 @@ def main():
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
     data = load_dataset("cmrc2018-dev")
-    kb = open_or_build(index_root() / f"eval-{data.name}-default-onnx-int8", data.documents)
+    kb = open_eval_index(data.name, data.documents)
     items = data.items[: args.queries]
     qvecs = kb.encoder.encode_queries([it.question for it in items])
     qtoks = [kb.tokenizer(it.question) for it in items]

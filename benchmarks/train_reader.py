@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 from rag import Config
 from rag.chunking import char_map
 from rag.evaluation import read_squad
-from rag.kb import open_or_build
+from rag.kb import open_eval_index
 from rag.paths import file_sha256
 from rag.reader import PairEncoder, Passage
 from rag.reader_export import EXPORT_RECIPE, INFO_FILE, WEIGHTS_FILE, models_root
@@ -148,7 +148,8 @@ def build_examples() -> tuple[list[Example], list[Example], dict]:
     counts: dict[str, int] = {}
     for source in SOURCES:
         data = read_squad(SOURCES[source])
-        kb = open_or_build(ROOT / "index" / f"eval-{data.name}-default-onnx-int8", data.documents, Config())
+        # the shipped weights' retrieved negatives came from the per-matrix encoder's index: kept, to reproduce them
+        kb = open_eval_index(data.name, data.documents, Config(backend="onnx-int8"))
         chunks_of: dict[str, list] = {}
         for chunk in kb.chunks.values():
             chunks_of.setdefault(chunk.doc_id, []).append(chunk)
@@ -674,7 +675,7 @@ def stage_calibrate() -> None:
     always = Config(reader_threshold=-1e9)  # always answer, so every question's score is seen
     cases = []  # (best span's score, F1 of its span, answerable)
     drcd = read_squad(SOURCES["drcd"])
-    kb = open_or_build(ROOT / "index" / f"eval-{drcd.name}-default-onnx-int8", drcd.documents, Config())
+    kb = open_eval_index(drcd.name, drcd.documents)
     kb.composer = ReaderComposer(always, reader)
     gold = {rec["qid"]: [a for a, _ in rec["answers"]] for rec in questions("drcd")}
     for line in (WORK / "validation.jsonl").read_text("utf-8").splitlines():
@@ -683,7 +684,7 @@ def stage_calibrate() -> None:
         positive = ex["kind"] == "positive"
         cases.append((ans.score, f1(ans.short or "", gold[ex["qid"]]) if positive else 0.0, positive))
     bundled = load_dataset("qingdao")
-    qkb = open_or_build(ROOT / "index" / "eval-qingdao_qa-default-onnx-int8", bundled.documents, Config())
+    qkb = open_eval_index(bundled.name, bundled.documents)
     qkb.composer = ReaderComposer(always, reader)
     for it in bundled.split("dev"):
         ans = qkb.answer(it.question)
@@ -718,7 +719,7 @@ def stage_calibrate() -> None:
         "rule": "maximise mean(F1 if answerable else abstained) with false abstention <= "
         f"{MAX_FALSE_ABSTENTION:.0%} on the answerable questions",
         "reading": f"{always.answer_passages} passages, the best in up to {always.reader_windows} windows "
-        f"of {MAX_TOKENS} tokens; ONNX export {EXPORT_RECIPE}",
+        f"of {MAX_TOKENS} tokens; ONNX export {EXPORT_RECIPE}; passages retrieved with encoder {always.backend.value}",
         **figures,
     }
     INFO_FILE.write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")

@@ -26,11 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import Config
 from rag.composer import AnswerComposer
 from rag.config import COMPOSER_WEIGHTS_FILE
 from rag.evaluation import load_dataset
-from rag.kb import open_or_build
+from rag.kb import open_eval_index
 
 BASELINE = np.array([1.0, 0.1, 0.0, 0.0, 0.0])  # features: dense, overlap, idf_overlap, local_overlap, typed
 
@@ -38,7 +37,7 @@ BASELINE = np.array([1.0, 0.1, 0.0, 0.0, 0.0])  # features: dense, overlap, idf_
 def candidate_table(name: str, split: str | None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per answerable question: its candidates' features, and which candidates hold a gold answer."""
     data = load_dataset(name)
-    kb = open_or_build(ROOT / "index" / f"eval-{data.name}-default-onnx-int8", data.documents, Config())
+    kb = open_eval_index(data.name, data.documents)
     items = [it for it in data.split(split) if it.answers]
     vectors = kb.encoder.encode_queries([it.question for it in items])
     composer = AnswerComposer(kb.config)

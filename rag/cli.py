@@ -16,7 +16,6 @@ from .documents import DocumentError
 from .embedding import ModelLoadError
 from .kb import IndexMismatchError, check_question
 from .milvus_index import MilvusStoreError
-from .paths import index_root
 from .ray_encoding import RayEncodingError
 from .reader_export import ReaderWeightsError
 from .store import StoreWriteError, WriterBusyError
@@ -376,7 +375,7 @@ def eval_(dataset, kb_path, mode, composer, models, backend, split, limit, out, 
     """Benchmark retrieval and answers on DATASET (qingdao, cmrc2018-dev, a SQuAD .json or a BEIR folder)."""
     from .composers import create_composer
     from .evaluation import load_dataset, run_qa
-    from .kb import open_or_build
+    from .kb import open_eval_index
     from .report import write_report
 
     try:
@@ -392,9 +391,7 @@ def eval_(dataset, kb_path, mode, composer, models, backend, split, limit, out, 
             if kb_path:
                 kb = KnowledgeBase.open(kb_path, config if model else None)
             else:
-                where = "" if config.store is StoreKind.LOCAL else f"-{config.store}-{config.milvus_keyword}"
-                slug = f"{model or 'default'}-{config.backend}{where}".replace("/", "--")
-                kb = open_or_build(index_root() / f"eval-{data.name}-{slug}", data.documents, config)
+                kb = open_eval_index(data.name, data.documents, config)
             for kind in composers:
                 kb.composer = create_composer(kb.config.replace(composer=kind))
                 for m in modes:

@@ -21,13 +21,13 @@ from . import page_view, store
 from .chunk_index import ChunkIndex, empty_index
 from .chunking import Chunk, Chunker
 from .composers import create_composer
-from .config import Config, RetrievalMode
+from .config import Config, RetrievalMode, StoreKind
 from .conversation import contextualize
 from .documents import SUPPORTED_SUFFIXES, Document, DocumentError, iter_files, load_documents, read_path
 from .embedding import EncodedChunks, shared_encoder
 from .evidence import Evidence
 from .keyword_index import shared_tokenizer
-from .paths import file_sha256
+from .paths import file_sha256, index_root
 from .retriever import HybridRetriever, Ranked
 from .schema import Answer, Citation, Hit
 from .store import FORMAT_VERSION, IndexMismatchError, StoredIndex, read_manifest
@@ -515,6 +515,15 @@ def open_or_build(path: str | Path, documents: list[Document], config: Config | 
     kb.add_documents(documents, progress=True)
     kb.save()
     return kb
+
+
+def open_eval_index(name: str, documents: list[Document], config: Config | None = None) -> KnowledgeBase:
+    """The index `rag eval` and the benchmarks keep for a dataset, one folder per model, backend and store
+    (`index/eval-<name>-<model>-<backend>[-<store>-<keyword>]`), so settings never overwrite each other."""
+    config = config or Config()
+    where = "" if config.store is StoreKind.LOCAL else f"-{config.store}-{config.milvus_keyword}"
+    slug = f"{config.model}-{config.backend}{where}".replace("/", "--")
+    return open_or_build(index_root() / f"eval-{name}-{slug}", documents, config)
 
 
 def fingerprint(docs: Iterable[Document]) -> str:

@@ -22,7 +22,11 @@ from .config import EncoderBackend
 from .embedding import unit_vector
 from .onnx_export import step
 
-ONNX_FILES = {EncoderBackend.ONNX: "model.onnx", EncoderBackend.ONNX_INT8: "model_qint8.onnx"}
+ONNX_FILES = {
+    EncoderBackend.ONNX: "model.onnx",
+    EncoderBackend.ONNX_INT8: "model_qint8.onnx",
+    EncoderBackend.ONNX_INT8_PER_CHANNEL: "model_qint8pc.onnx",
+}
 
 
 def export(model_dir: Path, backend: EncoderBackend) -> Path:
@@ -58,8 +62,8 @@ def export(model_dir: Path, backend: EncoderBackend) -> Path:
                 ["last_hidden_state"],
                 fp32,
             )
-        if backend is EncoderBackend.ONNX_INT8 and not target.exists():
-            onnx_export.quantize(fp32, target)
+        if backend is not EncoderBackend.ONNX and not target.exists():
+            onnx_export.quantize(fp32, target, per_channel=backend is EncoderBackend.ONNX_INT8_PER_CHANNEL)
     return target
 
 

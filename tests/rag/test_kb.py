@@ -56,6 +56,22 @@ def test_index_from_another_model_or_format_is_refused(news_kb):
         manifest_path.write_text(original)
 
 
+def test_index_built_per_matrix_keeps_its_query_encoder(tmp_path):
+    """Indexes from before the per-channel default hold per-matrix vectors: queries must match them."""
+    from rag.documents import load_documents
+    from rag.kb import open_or_build
+
+    src = tmp_path / "tea.txt"
+    src.write_text("崂山茶\n\n崂山茶产自青岛崂山，2024年产量达到300吨。", encoding="utf-8")
+    old = KnowledgeBase.build([src], path=tmp_path / "kb", config=Config(backend="onnx-int8"))
+    reopened = KnowledgeBase.open(old.path)
+    assert reopened.config.backend.value == reopened.encoder.backend.value == "onnx-int8"
+    assert reopened.search("崂山茶产量", k=1)[0].dense_score > 0.8
+    rebuilt = open_or_build(old.path, load_documents([src]), Config())
+    assert rebuilt.config.backend.value == "onnx-int8pc"
+    assert KnowledgeBase.open(old.path).encoder.backend.value == "onnx-int8pc"
+
+
 def test_interrupted_save_leaves_previous_index_usable(news_kb, monkeypatch, tmp_path):
     kb = KnowledgeBase.open(news_kb.path)
     kb.save(tmp_path / "copy")

@@ -10,7 +10,8 @@ def test_onnx_matches_sentence_transformers_and_int8_stays_close():
     torch_enc = Encoder("default", backend="torch")
     ref_q = torch_enc.encode_queries(["青岛进出口总值是多少？"])
     ref = torch_enc.encode_chunks(TEXTS, SPANS)
-    for backend, floor in (("onnx", 0.9999), ("onnx-int8", 0.97)):
+    # per-channel int8 (the default) sits much closer to fp32 than per-matrix (0.997 vs 0.989 here)
+    for backend, floor in (("onnx", 0.9999), ("onnx-int8pc", 0.995), ("onnx-int8", 0.97)):
         enc = Encoder("default", backend=backend)
         assert enc.dim == 384
         assert float((enc.encode_queries(["青岛进出口总值是多少？"]) * ref_q).sum()) >= floor
