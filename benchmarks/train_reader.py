@@ -73,7 +73,8 @@ EPOCHS = 2  # --epochs
 BATCH = 16
 LR = 1e-4  # --lr
 INIT = ""  # --init-from: the setting of a finished run whose layers and head this one starts from
-SEED = 13
+SEED = 13  # the examples drawn (prepare)
+TRAIN_SEED = SEED  # --train-seed: the head's initial weights and the batch order; same examples
 VALIDATION_SHARE = 0.08
 RETRIEVED_PER_QUESTION = 0.6  # expected retrieved negatives per question
 SWAP_SHARE = 0.35
@@ -450,7 +451,7 @@ def load_backbone():
 
     from rag.offline_model import ensure_model
 
-    torch.manual_seed(SEED)
+    torch.manual_seed(TRAIN_SEED)
     model = BertModel.from_pretrained(str(ensure_model()), add_pooling_layer=False)
     head = torch.nn.Linear(model.config.hidden_size, 2)
     return model, head
@@ -504,6 +505,7 @@ def setting() -> str:
         + (f"-from-{INIT}" if INIT else "")
         + (f"-attribute{ATTRIBUTE_SHARE:g}" if ATTRIBUTE_SHARE else "")
         + (f"-synonyms{SYNONYM_SHARE:g}" if SYNONYM_SHARE else "")
+        + (f"-seed{TRAIN_SEED}" if TRAIN_SEED != SEED else "")
     )
 
 
@@ -556,14 +558,14 @@ def stage_train() -> None:
         return
     batches = []
     for epoch in range(EPOCHS):
-        order = np.random.default_rng(SEED + _epochs_before() + epoch).permutation(keep)
+        order = np.random.default_rng(TRAIN_SEED + _epochs_before() + epoch).permutation(keep)
         # batches of similar length waste less time on padding
         groups = [order[i : i + BATCH * 20] for i in range(0, len(order), BATCH * 20)]
         epoch_batches = []
         for g in groups:
             g = g[np.argsort(-lengths[g], kind="stable")]
             epoch_batches += [g[i : i + BATCH] for i in range(0, len(g), BATCH)]
-        np.random.default_rng(SEED + 100 + _epochs_before() + epoch).shuffle(epoch_batches)
+        np.random.default_rng(TRAIN_SEED + 100 + _epochs_before() + epoch).shuffle(epoch_batches)
         batches += epoch_batches
     losses = []
     t0 = time.time()
@@ -645,6 +647,7 @@ def stage_export() -> None:
         "batch": BATCH,
         "lr": LR,
         "seed": SEED,
+        **({"train_seed": TRAIN_SEED} if TRAIN_SEED != SEED else {}),
         "steps": state["step"],
         "trained_on": time.strftime("%Y-%m-%d"),
         "machine": f"{os.cpu_count()} CPU cores, torch {__import__('torch').__version__}",
@@ -742,6 +745,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--lr", type=float, default=LR)
     parser.add_argument(
+        "--train-seed",
+        type=int,
+        default=TRAIN_SEED,
+        help="another initial head and batch order over the same examples (own checkpoint)",
+    )
+    parser.add_argument(
         "--init-from",
         default=INIT,
         help="start from a finished run's setting, e.g. frozen0-epochs2-lr0.0001 (its checkpoint in the work folder)",
@@ -757,7 +766,9 @@ def main() -> None:
         help="add answerable questions reworded with a Cilin synonym (own work folder: the features differ)",
     )
     args = parser.parse_args()
-    globals().update(FROZEN=args.frozen, EPOCHS=args.epochs, LR=args.lr, INIT=args.init_from)
+    globals().update(
+        FROZEN=args.frozen, EPOCHS=args.epochs, LR=args.lr, INIT=args.init_from, TRAIN_SEED=args.train_seed
+    )
     if args.attribute_swaps:
         globals().update(ATTRIBUTE_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-attribute"))
     if args.synonym_positives:
