@@ -722,7 +722,8 @@ def stage_calibrate() -> None:
         "rule": "maximise mean(F1 if answerable else abstained) with false abstention <= "
         f"{MAX_FALSE_ABSTENTION:.0%} on the answerable questions",
         "reading": f"{always.answer_passages} passages, the best in up to {always.reader_windows} windows "
-        f"of {MAX_TOKENS} tokens; ONNX export {EXPORT_RECIPE}; passages retrieved with encoder {always.backend.value}",
+        f"of {MAX_TOKENS} tokens; ONNX export {EXPORT_RECIPE}; "
+        f"passages retrieved with encoder {always.to_dict()['backend']}",
         **figures,
     }
     INFO_FILE.write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")
