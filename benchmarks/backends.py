@@ -1,4 +1,4 @@
-"""Encoder backends side by side on the same texts: torch (sentence-transformers), onnx, onnx-int8.
+"""Encoder backends side by side on the same texts: torch (sentence-transformers), onnx, onnx-int8, onnx-int8pc.
 
     .venv/bin/python benchmarks/backends.py
 
