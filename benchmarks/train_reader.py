@@ -30,7 +30,8 @@ Cost: the embedding matrix (96M parameters) stays as in e5-small, so its output 
 and cached (fp16); all 12 encoder layers and the span head train (`--frozen 4` keeps layers 0-3
 too, which trained 1.5x faster but did worse: see `tried` in reader.json). `--init-from SETTING`
 starts from a finished run's checkpoint with a fresh optimiser and schedule (e.g. one more epoch
-at a lower rate: `train --epochs 1 --lr 3e-5 --init-from frozen0-epochs2-lr0.0001`).
+at a lower rate: `train --epochs 1 --lr 3e-5 --init-from frozen0-epochs2-lr0.0001`). `--train-seed N`
+trains the same examples from another initial head in another batch order (`train --train-seed 14`).
 """
 
 from __future__ import annotations
