@@ -517,13 +517,16 @@ def open_or_build(path: str | Path, documents: list[Document], config: Config | 
     return kb
 
 
+EVAL_INDEX_PREFIX = "eval-"  # folders `open_eval_index` owns; servers never offer them as knowledge bases
+
+
 def open_eval_index(name: str, documents: list[Document], config: Config | None = None) -> KnowledgeBase:
     """The index `rag eval` and the benchmarks keep for a dataset, one folder per model, backend and store
     (`index/eval-<name>-<model>-<backend>[-<store>-<keyword>]`), so settings never overwrite each other."""
     config = config or Config()
     where = "" if config.store is StoreKind.LOCAL else f"-{config.store}-{config.milvus_keyword}"
     slug = f"{config.model}-{config.backend}{where}".replace("/", "--")
-    return open_or_build(index_root() / f"eval-{name}-{slug}", documents, config)
+    return open_or_build(index_root() / f"{EVAL_INDEX_PREFIX}{name}-{slug}", documents, config)
 
 
 def fingerprint(docs: Iterable[Document]) -> str:

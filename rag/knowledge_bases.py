@@ -14,7 +14,7 @@ from pathlib import Path
 from . import default_kb, store
 from .config import Config
 from .documents import DocumentError, read_path
-from .kb import KnowledgeBase
+from .kb import EVAL_INDEX_PREFIX, KnowledgeBase
 from .milvus_index import MilvusStoreError
 from .paths import index_root
 
@@ -130,7 +130,7 @@ def root_and_name(kb_path: str) -> tuple[Path, str]:
 
 def user_name(name: str) -> bool:
     """A knowledge base people may open or create: not the bundled one, not an evaluation index."""
-    return bool(_NAME.fullmatch(name)) and name != DEFAULT and not name.startswith("eval-")
+    return bool(_NAME.fullmatch(name)) and name != DEFAULT and not name.startswith(EVAL_INDEX_PREFIX)
 
 
 def short_message(exc: Exception) -> str:

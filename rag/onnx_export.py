@@ -66,7 +66,8 @@ def quantize(fp32: Path, target: Path, per_channel: bool = False) -> None:
     """Dynamic int8 quantisation of the weights (activations stay fp32).
 
     `per_channel`: one scale per output channel of each weight matrix instead of one per matrix;
-    same speed, and it keeps the reader's span scores much closer to fp32 (see `reader_export`)."""
+    same speed, and much closer to fp32 (the reader's span scores: `reader_export`; the encoder's
+    vectors: `EncoderBackend.ONNX_INT8_PER_CHANNEL`)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = target.with_name(f"{target.stem}.tmp{os.getpid()}.onnx")
