@@ -82,6 +82,8 @@ SWAP_SHARE = 0.35
 ELSEWHERE_SHARE = 0.3
 ATTRIBUTE_SHARE = 0.0  # --attribute-swaps sets 0.3
 SYNONYM_SHARE = 0.0  # --synonym-positives sets 0.3
+ALL_ANSWERS = False  # --all-answers: train towards every annotator's span, not only the first one's
+MAX_GOLDS = 3  # annotations per question kept (CMRC dev has 3, DRCD 2, CMRC trial 1)
 SYNONYM_MIN_COSINE = 0.9  # e5 cosine of a word and its Cilin synonym (Cilin groups are loose: 人员/食指 0.85)
 MAX_FALSE_ABSTENTION = 0.03  # calibration: the most answerable questions the threshold may turn away
 
@@ -96,6 +98,8 @@ class Example:
     text: str
     window: tuple[int, int]
     answer: tuple[int, int] | None  # char span in `text`, None: no answer
+    # --all-answers: every annotator's span in `text` (repeats kept, so agreement weighs more)
+    golds: tuple[tuple[int, int], ...] = ()
 
 
 def log(msg: str) -> None:
@@ -169,6 +173,8 @@ def build_examples() -> tuple[list[Example], list[Example], dict]:
                 continue
             chunk, span = gold
             ex = Example(rec["qid"], source, "positive", rec["question"], chunk.title, chunk.text, (0, 0), span)
+            if ALL_ANSWERS:
+                ex.golds = _golds(doc, chunk, rec["answers"])
             ex.window = encoder.window(ex.question, Passage(chunk.text, chunk.title, span), rng.random())
             if not (ex.window[0] <= span[0] and span[1] <= ex.window[1]):
                 continue  # the answer alone is longer than a window
@@ -212,7 +218,9 @@ def build_examples() -> tuple[list[Example], list[Example], dict]:
             if synonym_rng.random() < SYNONYM_SHARE:
                 reworded = _reword(rec, chunk, kb, synonyms, synonym_rng)
                 if reworded:
-                    out.append(Example(ex.qid, source, "reworded", reworded, ex.title, ex.text, ex.window, span))
+                    out.append(
+                        Example(ex.qid, source, "reworded", reworded, ex.title, ex.text, ex.window, span, ex.golds)
+                    )
     for name, group in (("train", train), ("validation", valid)):
         for ex in group:
             key = f"{name} {ex.source} {ex.kind}"
@@ -237,6 +245,19 @@ def _gold_chunk(doc: str, chunks: list, start: int, length: int):
                 return None
             return chunk, (a, b)
     return None
+
+
+def _golds(doc: str, chunk, answers: list[tuple[str, int]]) -> tuple[tuple[int, int], ...]:
+    """Every annotation's span in `chunk.text`; one whose text is not at its recorded start, or
+    that lies outside the chunk, is left out."""
+    spans = []
+    for text, start in answers[:MAX_GOLDS]:
+        if doc[start : start + len(text)] != text:
+            continue
+        found = _gold_chunk(doc, [chunk], start, len(text))
+        if found:
+            spans.append(found[1])
+    return tuple(spans)
 
 
 def _negative(ex: Example, kind: str, question: str | None = None, window=None) -> Example:
@@ -403,6 +424,9 @@ def featurize(examples: list[Example], encoder: PairEncoder) -> dict:
     context = np.zeros((n, MAX_TOKENS), bool)
     start = np.zeros(n, np.int16)
     end = np.zeros(n, np.int16)
+    # --all-answers: each annotation's first/last token, -1 where there is none or it is outside the window
+    starts = np.full((n, MAX_GOLDS), -1, np.int16)
+    ends = np.full((n, MAX_GOLDS), -1, np.int16)
     lost = 0
     for i, ex in enumerate(examples):
         enc = encoder.encode(ex.question, [Passage(ex.text, ex.title)], [ex.window])
@@ -411,18 +435,29 @@ def featurize(examples: list[Example], encoder: PairEncoder) -> dict:
         mask[i, :width] = 1
         context[i, :width] = enc.context[0]
         if ex.answer:
-            offs = enc.offsets[0]
-            a, b = ex.answer
-            starts = np.where(enc.context[0] & (offs[:, 0] <= a) & (offs[:, 1] > a))[0]
-            ends = np.where(enc.context[0] & (offs[:, 0] < b) & (offs[:, 1] >= b))[0]
-            if len(starts) and len(ends) and ends[-1] >= starts[0]:
-                start[i], end[i] = starts[0], ends[-1]
+            found = _token_span(enc, ex.answer)
+            if found:
+                start[i], end[i] = found
             else:
                 lost += 1
                 mask[i] = 0  # dropped from training
+            for k, span in enumerate(ex.golds):
+                starts[i, k], ends[i, k] = _token_span(enc, span) or (-1, -1)
     if lost:
         log(f"{lost} answers could not be aligned to tokens; dropped")
-    return {"ids": ids, "mask": mask, "context": context, "start": start, "end": end}
+    feats = {"ids": ids, "mask": mask, "context": context, "start": start, "end": end}
+    return {**feats, "starts": starts, "ends": ends} if ALL_ANSWERS else feats
+
+
+def _token_span(enc, span: tuple[int, int]) -> tuple[int, int] | None:
+    """First and last token of char span `span` in the encoded window, None when not inside it."""
+    offs, context = enc.offsets[0], enc.context[0]
+    a, b = span
+    starts = np.where(context & (offs[:, 0] <= a) & (offs[:, 1] > a))[0]
+    ends = np.where(context & (offs[:, 0] < b) & (offs[:, 1] >= b))[0]
+    if len(starts) and len(ends) and ends[-1] >= starts[0]:
+        return int(starts[0]), int(ends[-1])
+    return None
 
 
 def stage_prepare() -> None:
@@ -507,6 +542,7 @@ def setting() -> str:
         + (f"-attribute{ATTRIBUTE_SHARE:g}" if ATTRIBUTE_SHARE else "")
         + (f"-synonyms{SYNONYM_SHARE:g}" if SYNONYM_SHARE else "")
         + (f"-seed{TRAIN_SEED}" if TRAIN_SEED != SEED else "")
+        + ("-all-answers" if ALL_ANSWERS else "")
     )
 
 
@@ -585,6 +621,9 @@ def stage_train() -> None:
             logits = logits.masked_fill(~allowed.unsqueeze(-1), -1e4)
             start = torch.from_numpy(feats["start"][idx].astype(np.int64))
             end = torch.from_numpy(feats["end"][idx].astype(np.int64))
+            if ALL_ANSWERS:
+                start = _annotation_shares(feats["starts"][idx], feats["start"][idx], width)
+                end = _annotation_shares(feats["ends"][idx], feats["end"][idx], width)
             loss = (
                 torch.nn.functional.cross_entropy(logits[..., 0], start)
                 + torch.nn.functional.cross_entropy(logits[..., 1], end)
@@ -612,6 +651,19 @@ def stage_train() -> None:
                 )
                 os.replace(tmp, ckpt)
     log(f"trained {total} steps in {time.time() - t0:.0f} s this run; last loss {np.mean(losses[-50:]):.3f}")
+
+
+def _annotation_shares(golds: np.ndarray, first: np.ndarray, width: int):
+    """Target distribution per row: each token's share of the annotations that start (or end) there;
+    the first annotation's token alone (or the no-answer token) when no other annotation aligned."""
+    import torch
+
+    target = np.zeros((len(golds), width), np.float32)
+    for row, (tokens, fallback) in enumerate(zip(golds, first)):
+        kept = tokens[tokens >= 0]
+        for t in kept if len(kept) else [fallback]:
+            target[row, t] += 1
+    return torch.from_numpy(target / target.sum(1, keepdims=True))
 
 
 def stage_export() -> None:
@@ -767,6 +819,11 @@ def main() -> None:
         action="store_true",
         help="add answerable questions reworded with a Cilin synonym (own work folder: the features differ)",
     )
+    parser.add_argument(
+        "--all-answers",
+        action="store_true",
+        help="train towards every annotator's answer span, weighted by agreement (own work folder)",
+    )
     args = parser.parse_args()
     globals().update(
         FROZEN=args.frozen, EPOCHS=args.epochs, LR=args.lr, INIT=args.init_from, TRAIN_SEED=args.train_seed
@@ -775,6 +832,8 @@ def main() -> None:
         globals().update(ATTRIBUTE_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-attribute"))
     if args.synonym_positives:
         globals().update(SYNONYM_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-synonyms"))
+    if args.all_answers:
+        globals().update(ALL_ANSWERS=True, WORK=WORK.with_name(WORK.name + "-answers"))
     for name in args.stages or STAGES:
         t = time.time()
         log(f"stage {name}")
