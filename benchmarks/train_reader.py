@@ -25,6 +25,9 @@ Examples, each a (question, passage window) pair shaped exactly as the product r
              extra) the gold window with one common word of the question that the passage uses
              (举行, 大学) put as a HIT Cilin synonym the passage never uses (召开, 高校) → the same
              answer: people ask in their own words, annotators copy the passage's.
+`--all-answers` (an experiment with its own work folder) makes the positives' start/end targets
+each token's share of every annotator's span (CMRC dev has three per question, DRCD two) instead
+of the first annotator's alone.
 
 Cost: the embedding matrix (96M parameters) stays as in e5-small, so its output is computed once
 and cached (fp16); all 12 encoder layers and the span head train (`--frozen 4` keeps layers 0-3
