@@ -58,11 +58,12 @@ sys.path.insert(0, str(ROOT))
 
 from rag import Config
 from rag.chunking import char_map
+from rag.config import ReaderPrecision
 from rag.evaluation import read_squad
 from rag.kb import open_eval_index
 from rag.paths import file_sha256
 from rag.reader import PairEncoder, Passage
-from rag.reader_export import EXPORT_RECIPE, INFO_FILE, WEIGHTS_FILE, models_root
+from rag.reader_export import EXPORT_RECIPES, INFO_FILE, WEIGHTS_FILE, models_root
 
 DATA = Path(os.environ.get("RAG_DATA_DIR") or ROOT.parent / "shared" / "data")
 SOURCES = {
@@ -89,6 +90,7 @@ ALL_ANSWERS = False  # --all-answers: train towards every annotator's span, not 
 MAX_GOLDS = 3  # annotations per question kept (CMRC dev has 3, DRCD 2, CMRC trial 1)
 SYNONYM_MIN_COSINE = 0.9  # e5 cosine of a word and its Cilin synonym (Cilin groups are loose: 人员/食指 0.85)
 MAX_FALSE_ABSTENTION = 0.03  # calibration: the most answerable questions the threshold may turn away
+PRECISION = ReaderPrecision.INT8  # --precision: the export the threshold is calibrated for
 
 
 @dataclass
@@ -715,7 +717,7 @@ def stage_export() -> None:
     seconds_file = WORK / f"seconds-{setting()}.json"
     if seconds_file.exists():
         record["cpu_seconds_by_stage"] = json.loads(seconds_file.read_text())
-    for key in ("threshold", "calibration", "figures"):
+    for key in ("threshold", "calibration", "figures", "other_precisions"):
         if key in old and old.get("sha256") == record["sha256"]:
             record[key] = old[key]
     INFO_FILE.write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")
@@ -723,14 +725,17 @@ def stage_export() -> None:
 
 
 def stage_calibrate() -> None:
-    """Pick the no-answer threshold end to end: DRCD validation questions (+ swapped) and the bundled dev split."""
+    """Pick the no-answer threshold end to end: DRCD validation questions (+ swapped) and the bundled dev split.
+
+    For the default precision it is the record's `threshold`; another precision's goes under
+    `other_precisions` (each export scores spans a little differently)."""
     from rag.evaluation import f1, load_dataset
     from rag.reader import Reader
     from rag.reader_composer import ReaderComposer
     from rag.reader_export import ensure_reader
 
     logging.disable(logging.WARNING)
-    reader = Reader(ensure_reader("default"), MAX_TOKENS)
+    reader = Reader(ensure_reader("default", PRECISION), MAX_TOKENS, PRECISION)
     always = Config(reader_threshold=-1e9)  # always answer, so every question's score is seen
     cases = []  # (best span's score, F1 of its span, answerable)
     drcd = read_squad(SOURCES["drcd"])
@@ -772,16 +777,22 @@ def stage_calibrate() -> None:
         "utility": utility,
     }
     record = json.loads(INFO_FILE.read_text("utf-8"))
-    record["threshold"] = round(threshold, 3)
-    record["calibration"] = {
+    calibration = {
         "data": "DRCD validation articles (+ swapped-entity questions) and the bundled dev split",
         "rule": "maximise mean(F1 if answerable else abstained) with false abstention <= "
         f"{MAX_FALSE_ABSTENTION:.0%} on the answerable questions",
         "reading": f"{always.answer_passages} passages, the best in up to {always.reader_windows} windows "
-        f"of {MAX_TOKENS} tokens; ONNX export {EXPORT_RECIPE}; "
+        f"of {MAX_TOKENS} tokens; ONNX export {EXPORT_RECIPES[PRECISION][0]}; "
         f"passages retrieved with encoder {always.to_dict()['backend']}",
         **figures,
     }
+    if PRECISION == Config().reader_precision:
+        record["threshold"], record["calibration"] = round(threshold, 3), calibration
+    else:
+        record.setdefault("other_precisions", {})[PRECISION.value] = {
+            "threshold": round(threshold, 3),
+            "calibration": calibration,
+        }
     INFO_FILE.write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")
     log(f"threshold {threshold:.2f}: {figures}")
 
@@ -827,9 +838,20 @@ def main() -> None:
         action="store_true",
         help="train towards every annotator's answer span, weighted by agreement (own work folder)",
     )
+    parser.add_argument(
+        "--precision",
+        default=PRECISION.value,
+        choices=[p.value for p in ReaderPrecision],
+        help="calibrate: the reader export whose threshold to pick",
+    )
     args = parser.parse_args()
     globals().update(
-        FROZEN=args.frozen, EPOCHS=args.epochs, LR=args.lr, INIT=args.init_from, TRAIN_SEED=args.train_seed
+        FROZEN=args.frozen,
+        EPOCHS=args.epochs,
+        LR=args.lr,
+        INIT=args.init_from,
+        TRAIN_SEED=args.train_seed,
+        PRECISION=ReaderPrecision.parse(args.precision),
     )
     if args.attribute_swaps:
         globals().update(ATTRIBUTE_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-attribute"))

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from . import ort_session
+from .config import ReaderPrecision
+from .reader_export import calibrated_threshold, model_file
 
 MAX_ANSWER_TOKENS = 40  # longest span considered (CMRC/DRCD answers are far shorter)
 MAX_QUESTION_TOKENS = 64
@@ -209,32 +211,37 @@ def best_spans(
     return found[:top]
 
 
-_loaded: dict[tuple[str, int], Reader] = {}
+_loaded: dict[tuple[str, int, ReaderPrecision], Reader] = {}
 _loaded_lock = threading.Lock()
 
 
 class Reader:
     """An extractive reader on ONNX Runtime (see the module docstring)."""
 
-    def __init__(self, folder: str | Path, max_tokens: int = 192):
+    def __init__(
+        self, folder: str | Path, max_tokens: int = 192, precision: ReaderPrecision | str = ReaderPrecision.INT8
+    ):
         folder = Path(folder)
-        self.session = ort_session.open_session(folder / "model_qint8.onnx")
+        self.session = ort_session.open_session(folder / model_file(precision))
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.encoder = PairEncoder(folder / "tokenizer.json", max_tokens)
         self.info = _read_json(folder / "reader.json")
-        self.threshold = float(self.info.get("threshold", 0.0))  # calibrated with the weights
+        self.threshold = calibrated_threshold(self.info, precision)  # calibrated with the weights
 
     @classmethod
-    def load(cls, name: str = "default", max_tokens: int = 192) -> Reader:
+    def load(
+        cls, name: str = "default", max_tokens: int = 192, precision: ReaderPrecision | str = ReaderPrecision.INT8
+    ) -> Reader:
         """`default`: the shipped e5-small reader; otherwise a transformers QA model (hub name or folder).
 
-        One per (name, max_tokens) in a process: every knowledge base shares it."""
+        One per (name, max_tokens, precision) in a process: every knowledge base shares it."""
         from .reader_export import ensure_reader
 
+        precision = ReaderPrecision.parse(precision)
         with _loaded_lock:
-            key = (name, max_tokens)
+            key = (name, max_tokens, precision)
             if key not in _loaded:
-                _loaded[key] = cls(ensure_reader(name), max_tokens)
+                _loaded[key] = cls(ensure_reader(name, precision), max_tokens, precision)
             return _loaded[key]
 
     def logits(self, encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:

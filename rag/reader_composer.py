@@ -30,11 +30,11 @@ class ReaderComposer:
         self._reader = reader
         self._lock = threading.Lock()
         self._loading: Future | None = None
-        if reader is None and reader_exported(config.reader):
+        if reader is None and reader_exported(config.reader, config.reader_precision):
             # an exported reader loads while the encoder and jieba do: a new process answers sooner
             # (a first export imports torch, so that one waits for the first question instead)
             pool = ThreadPoolExecutor(1)
-            self._loading = pool.submit(Reader.load, config.reader, config.reader_max_tokens)
+            self._loading = pool.submit(Reader.load, config.reader, config.reader_max_tokens, config.reader_precision)
             pool.shutdown(wait=False)  # the thread ends when the load does
 
     @property
@@ -43,7 +43,9 @@ class ReaderComposer:
             if self._reader is None:
                 loading, self._loading = self._loading, None
                 self._reader = (
-                    loading.result() if loading else Reader.load(self.config.reader, self.config.reader_max_tokens)
+                    loading.result()
+                    if loading
+                    else Reader.load(self.config.reader, self.config.reader_max_tokens, self.config.reader_precision)
                 )
             return self._reader
 

@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from . import onnx_export
+from .config import ReaderPrecision
 from .onnx_export import step
 from .paths import cache_root, file_sha256
 
@@ -24,11 +25,26 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "reader"
 WEIGHTS_FILE = WEIGHTS_DIR / "reader.safetensors"
 INFO_FILE = WEIGHTS_DIR / "reader.json"
 DEFAULT_READER = "default"
-# how the export is quantised, part of the cache folder's name: a new recipe is exported anew
-# instead of serving an old file. Per-channel int8 (one scale per output channel): on tuning data
-# it scored like fp32 where per-matrix int8 lost 3-4 points of F1, at the same speed
-# (DRCD validation F1 0.738 per matrix, 0.776 per channel, 0.784 fp32).
-EXPORT_RECIPE = "int8pc"
+# per precision: the export recipe, part of the cache folder's name (a new recipe is exported anew
+# instead of serving an old file), and the model file it writes. Per-channel int8 (one scale per
+# output channel) scored close to fp32 on tuning data where per-matrix int8 lost 3-4 points of F1,
+# at int8's speed (DRCD validation F1 0.738 per matrix, 0.776 per channel, 0.784 fp32).
+EXPORT_RECIPES = {
+    ReaderPrecision.INT8: ("int8pc", "model_qint8.onnx"),
+    ReaderPrecision.FP32: ("fp32", "model.onnx"),
+}
+
+
+def model_file(precision: ReaderPrecision | str = ReaderPrecision.INT8) -> str:
+    """The ONNX file an export of `precision` holds."""
+    return EXPORT_RECIPES[ReaderPrecision.parse(precision)][1]
+
+
+def calibrated_threshold(record: dict, precision: ReaderPrecision | str = ReaderPrecision.INT8) -> float:
+    """The no-answer threshold calibrated for `precision` (train_reader.py calibrate --precision);
+    a reader calibrated for one precision only (or none: hub readers, 0) uses that one."""
+    other = record.get("other_precisions", {}).get(ReaderPrecision.parse(precision).value, {})
+    return float(other.get("threshold", record.get("threshold", 0.0)))
 
 
 class ReaderWeightsError(RuntimeError):
@@ -63,37 +79,39 @@ def models_root() -> Path:
     return cache_root() / "models"
 
 
-def reader_exported(name: str = DEFAULT_READER) -> bool:
-    """Whether `name` is already exported to the cache (loading it then needs no torch)."""
+def reader_exported(name: str = DEFAULT_READER, precision: ReaderPrecision | str = ReaderPrecision.INT8) -> bool:
+    """Whether `name` is already exported to the cache at `precision` (loading it then needs no torch)."""
     try:
-        return (_target(name) / "model_qint8.onnx").exists()
+        return (_target(name, precision) / model_file(precision)).exists()
     except ReaderWeightsError:
         return False
 
 
-def _target(name: str) -> Path:
+def _target(name: str, precision: ReaderPrecision | str) -> Path:
+    recipe = EXPORT_RECIPES[ReaderPrecision.parse(precision)][0]
     if name == DEFAULT_READER:
-        return models_root() / f"reader-{shipped_info()['sha256'][:16]}-{EXPORT_RECIPE}"
+        return models_root() / f"reader-{shipped_info()['sha256'][:16]}-{recipe}"
     local = Path(name)
     slug = hashlib.sha256(str(local.resolve() if local.is_dir() else name).encode()).hexdigest()[:12]
-    return models_root() / f"reader-hub-{slug}-{EXPORT_RECIPE}"
+    return models_root() / f"reader-hub-{slug}-{recipe}"
 
 
-def ensure_reader(name: str = DEFAULT_READER) -> Path:
-    """A folder holding `model_qint8.onnx`, `tokenizer.json` and `reader.json` for `name`."""
-    target = _target(name)
+def ensure_reader(name: str = DEFAULT_READER, precision: ReaderPrecision | str = ReaderPrecision.INT8) -> Path:
+    """A folder holding `model_file(precision)`, `tokenizer.json` and `reader.json` for `name`."""
+    precision = ReaderPrecision.parse(precision)
+    target = _target(name, precision)
     if name == DEFAULT_READER:
         record = shipped_info()
-        if not (target / "model_qint8.onnx").exists():
+        if not (target / model_file(precision)).exists():
             with step("preparing the answer reader (first run only)"):
-                _atomic(target, lambda tmp: _assemble_default(tmp, record))
+                _atomic(target, lambda tmp: _assemble_default(tmp, record, precision))
         info = json.dumps(record, ensure_ascii=False, indent=2)
         if (target / "reader.json").read_text("utf-8") != info:  # recalibrated: same weights, new threshold
             (target / "reader.json").write_text(info, "utf-8")
         return target
-    if not (target / "model_qint8.onnx").exists():
-        with step(f"exporting reader {name} to ONNX int8 (first use only)"):
-            _atomic(target, lambda tmp: _export_hub(tmp, name))
+    if not (target / model_file(precision)).exists():
+        with step(f"exporting reader {name} to ONNX {precision.value} (first use only)"):
+            _atomic(target, lambda tmp: _export_hub(tmp, name, precision))
     return target
 
 
@@ -133,17 +151,17 @@ def assemble(base: Path, delta: Path | None = None):
     return model.eval().to(torch.float32)
 
 
-def _assemble_default(folder: Path, record: dict) -> None:
+def _assemble_default(folder: Path, record: dict, precision: ReaderPrecision) -> None:
     from .offline_model import ensure_model
 
     base = ensure_model()
     model = assemble(base, WEIGHTS_FILE)
     shutil.copy(base / "tokenizer.json", folder / "tokenizer.json")
-    export_onnx(model, folder)
+    export_onnx(model, folder, precision)
     (folder / "reader.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")
 
 
-def _export_hub(folder: Path, name: str) -> None:
+def _export_hub(folder: Path, name: str, precision: ReaderPrecision) -> None:
     """Any transformers question-answering model: from a local folder, or the hub when online."""
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
@@ -158,13 +176,14 @@ def _export_hub(folder: Path, name: str) -> None:
     if not getattr(tokenizer, "is_fast", False):
         raise ReaderWeightsError(f"reader {name!r} has no fast tokenizer (tokenizer.json); it cannot be served.")
     tokenizer.backend_tokenizer.save(str(folder / "tokenizer.json"))
-    export_onnx(model, folder)
+    export_onnx(model, folder, precision)
     # hub models were not calibrated here: answer whenever a span beats "no answer"
     (folder / "reader.json").write_text(json.dumps({"model": name, "threshold": 0.0}), "utf-8")
 
 
-def export_onnx(model, folder: Path) -> None:
-    """`model_qint8.onnx` in `folder`: the fp32 export, dynamically quantised to int8 per channel."""
+def export_onnx(model, folder: Path, precision: ReaderPrecision = ReaderPrecision.INT8) -> None:
+    """`model_file(precision)` in `folder`: the fp32 export, kept as it is or dynamically quantised
+    to int8 per channel."""
     import torch
 
     class Logits(torch.nn.Module):
@@ -181,5 +200,6 @@ def export_onnx(model, folder: Path) -> None:
     names = ["input_ids", "attention_mask", "token_type_ids"]
     sample = (ids, torch.ones_like(ids), torch.zeros_like(ids))
     onnx_export.export(Logits(model), sample, names, ["start_logits", "end_logits"], fp32)
-    onnx_export.quantize(fp32, folder / "model_qint8.onnx", per_channel=True)
-    fp32.unlink()
+    if precision == ReaderPrecision.INT8:
+        onnx_export.quantize(fp32, folder / model_file(precision), per_channel=True)
+        fp32.unlink()

@@ -62,6 +62,14 @@ def test_cli_ask_json_and_text():
     assert "1月16日至17日" in text.stdout
 
 
+def test_cli_ask_with_the_fp32_reader():
+    out = _cli("ask", "2024年青岛市进出口达多少亿元？", "--reader-precision", "fp32", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["short"] == "9076.7亿元"
+    wrong = _cli("ask", "2024年青岛市进出口达多少亿元？", "--reader-precision", "fp16")
+    assert wrong.returncode == 2 and "int8" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
 def test_cli_empty_question_exits_2_with_one_line():
     out = _cli("ask", " ")
     assert out.returncode == 2

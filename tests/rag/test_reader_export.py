@@ -2,30 +2,60 @@
 
 import shutil
 
+import pytest
+
 from rag import Config, KnowledgeBase
+from rag.config import ReaderPrecision
 from rag.offline_model import ensure_model
-from rag.reader_export import WEIGHTS_FILE, assemble, ensure_reader
+from rag.reader_export import (
+    EXPORT_RECIPES,
+    WEIGHTS_FILE,
+    assemble,
+    calibrated_threshold,
+    ensure_reader,
+    model_file,
+    reader_exported,
+    shipped_info,
+)
 
 
-def test_a_transformers_qa_folder_serves_as_reader(tmp_path, monkeypatch, news_kb: KnowledgeBase):
-    monkeypatch.setattr("rag.reader_export.models_root", lambda: tmp_path / "cache")  # exports land in tmp
+@pytest.fixture()
+def qa_folder(tmp_path, monkeypatch):
+    """The shipped reader saved as a plain transformers QA folder, as a hub reader arrives; exports land in tmp."""
+    monkeypatch.setattr("rag.reader_export.models_root", lambda: tmp_path / "cache")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     base = ensure_model()
     folder = tmp_path / "qa-model"
     assemble(base, WEIGHTS_FILE).save_pretrained(folder)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(base / name, folder / name)
-    exported = ensure_reader(str(folder))
-    assert (exported / "model_qint8.onnx").exists() and (exported / "tokenizer.json").exists()
-    kb = KnowledgeBase.open(news_kb.path, Config(reader=str(folder)))
+    return folder
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_a_transformers_qa_folder_serves_as_reader(qa_folder, precision, news_kb: KnowledgeBase):
+    exported = ensure_reader(str(qa_folder), precision)
+    assert (exported / model_file(precision)).exists() and (exported / "tokenizer.json").exists()
+    assert reader_exported(str(qa_folder), precision)
+    assert exported.name.endswith(EXPORT_RECIPES[ReaderPrecision(precision)][0])  # one cache folder per precision
+    kb = KnowledgeBase.open(news_kb.path, Config(reader=str(qa_folder), reader_precision=precision))
     a = kb.answer("2024年青岛市进出口达多少亿元？")
     assert a.short == "9076.7亿元"
     assert kb.document(a.citations[0].doc_id)[a.citations[0].start : a.citations[0].end] == a.citations[0].quote
 
 
-def test_an_unknown_hub_reader_is_a_clear_error(tmp_path, monkeypatch):
-    import pytest
+def test_each_precision_has_its_own_calibrated_threshold():
+    record = {"threshold": -7.0, "other_precisions": {"fp32": {"threshold": -5.0}}}
+    assert calibrated_threshold(record, "int8") == -7.0 and calibrated_threshold(record, "fp32") == -5.0
+    assert calibrated_threshold({"threshold": -7.0}, "fp32") == -7.0  # calibrated for one precision only
+    assert calibrated_threshold({}, "fp32") == 0.0  # hub readers: answer when a span beats "no answer"
+    shipped = shipped_info()
+    assert calibrated_threshold(shipped, "fp32") == shipped["other_precisions"]["fp32"]["threshold"]
+    with pytest.raises(ValueError, match="int8, fp32"):
+        Config(reader_precision="fp16")
 
+
+def test_an_unknown_hub_reader_is_a_clear_error(tmp_path, monkeypatch):
     from rag.reader_export import ReaderWeightsError
 
     monkeypatch.setattr("rag.reader_export.models_root", lambda: tmp_path / "cache")
