@@ -727,8 +727,8 @@ def stage_export() -> None:
 def stage_calibrate() -> None:
     """Pick the no-answer threshold end to end: DRCD validation questions (+ swapped) and the bundled dev split.
 
-    For the default precision it is the record's `threshold`; another precision's goes under
-    `other_precisions` (each export scores spans a little differently)."""
+    For int8 it is the record's `threshold`; another precision's goes under `other_precisions`
+    (each export scores spans a little differently)."""
     from rag.evaluation import f1, load_dataset
     from rag.reader import Reader
     from rag.reader_composer import ReaderComposer
@@ -782,11 +782,11 @@ def stage_calibrate() -> None:
         "rule": "maximise mean(F1 if answerable else abstained) with false abstention <= "
         f"{MAX_FALSE_ABSTENTION:.0%} on the answerable questions",
         "reading": f"{always.answer_passages} passages, the best in up to {always.reader_windows} windows "
-        f"of {MAX_TOKENS} tokens; ONNX export {EXPORT_RECIPES[PRECISION][0]}; "
+        f"of {MAX_TOKENS} tokens; ONNX export {EXPORT_RECIPES[PRECISION].name}; "
         f"passages retrieved with encoder {always.to_dict()['backend']}",
         **figures,
     }
-    if PRECISION == Config().reader_precision:
+    if PRECISION == ReaderPrecision.INT8:  # the record's own threshold (`reader_export.calibrated_threshold`)
         record["threshold"], record["calibration"] = round(threshold, 3), calibration
     else:
         record.setdefault("other_precisions", {})[PRECISION.value] = {

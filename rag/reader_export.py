@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 from . import onnx_export
 from .config import ReaderPrecision
@@ -25,24 +26,31 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "reader"
 WEIGHTS_FILE = WEIGHTS_DIR / "reader.safetensors"
 INFO_FILE = WEIGHTS_DIR / "reader.json"
 DEFAULT_READER = "default"
-# per precision: the export recipe, part of the cache folder's name (a new recipe is exported anew
-# instead of serving an old file), and the model file it writes. Per-channel int8 (one scale per
-# output channel) scored close to fp32 on tuning data where per-matrix int8 lost 3-4 points of F1,
-# at int8's speed (DRCD validation F1 0.738 per matrix, 0.776 per channel, 0.784 fp32).
+
+
+class ExportRecipe(NamedTuple):
+    name: str  # part of the cache folder's name: a new recipe is exported anew instead of serving an old file
+    model_file: str  # the ONNX file the export writes
+
+
+# Per-channel int8 (one scale per output channel) scored close to fp32 on tuning data where
+# per-matrix int8 lost 3-4 points of F1, at int8's speed (DRCD validation F1 0.738 per matrix,
+# 0.776 per channel, 0.784 fp32).
 EXPORT_RECIPES = {
-    ReaderPrecision.INT8: ("int8pc", "model_qint8.onnx"),
-    ReaderPrecision.FP32: ("fp32", "model.onnx"),
+    ReaderPrecision.INT8: ExportRecipe("int8pc", "model_qint8.onnx"),
+    ReaderPrecision.FP32: ExportRecipe("fp32", "model.onnx"),
 }
 
 
 def model_file(precision: ReaderPrecision | str = ReaderPrecision.INT8) -> str:
     """The ONNX file an export of `precision` holds."""
-    return EXPORT_RECIPES[ReaderPrecision.parse(precision)][1]
+    return EXPORT_RECIPES[ReaderPrecision.parse(precision)].model_file
 
 
 def calibrated_threshold(record: dict, precision: ReaderPrecision | str = ReaderPrecision.INT8) -> float:
-    """The no-answer threshold calibrated for `precision` (train_reader.py calibrate --precision);
-    a reader calibrated for one precision only (or none: hub readers, 0) uses that one."""
+    """The no-answer threshold calibrated for `precision` (train_reader.py calibrate --precision):
+    the record's `threshold` is int8's, another precision's is under `other_precisions`; a reader
+    calibrated for one precision only (or none: hub readers, 0) uses that one."""
     other = record.get("other_precisions", {}).get(ReaderPrecision.parse(precision).value, {})
     return float(other.get("threshold", record.get("threshold", 0.0)))
 
@@ -88,7 +96,7 @@ def reader_exported(name: str = DEFAULT_READER, precision: ReaderPrecision | str
 
 
 def _target(name: str, precision: ReaderPrecision | str) -> Path:
-    recipe = EXPORT_RECIPES[ReaderPrecision.parse(precision)][0]
+    recipe = EXPORT_RECIPES[ReaderPrecision.parse(precision)].name
     if name == DEFAULT_READER:
         return models_root() / f"reader-{shipped_info()['sha256'][:16]}-{recipe}"
     local = Path(name)

@@ -37,7 +37,7 @@ def test_a_transformers_qa_folder_serves_as_reader(qa_folder, precision, news_kb
     exported = ensure_reader(str(qa_folder), precision)
     assert (exported / model_file(precision)).exists() and (exported / "tokenizer.json").exists()
     assert reader_exported(str(qa_folder), precision)
-    assert exported.name.endswith(EXPORT_RECIPES[ReaderPrecision(precision)][0])  # one cache folder per precision
+    assert exported.name.endswith(EXPORT_RECIPES[ReaderPrecision(precision)].name)  # one cache folder per precision
     kb = KnowledgeBase.open(news_kb.path, Config(reader=str(qa_folder), reader_precision=precision))
     a = kb.answer("2024年青岛市进出口达多少亿元？")
     assert a.short == "9076.7亿元"
