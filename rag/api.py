@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from .config import RetrievalMode
+from .config import Config, RetrievalMode
 from .kb import MAX_K
 from .knowledge_bases import DEFAULT, KnowledgeBases, short_message, user_name
 from .milvus_index import MilvusStoreError
@@ -96,7 +96,8 @@ def create_app(
         openapi_url=f"/{API_VERSION}/openapi.json",
     )
     app.state.api_keys = keys
-    upload_bytes = kbs.limits.max_upload_files * kbs.limits.max_upload_mb * 2**20
+    app.state.knowledge_bases = kbs
+    upload_bytes = kbs.config.max_upload_files * kbs.config.max_upload_mb * 2**20
 
     @app.middleware("http")
     async def body_limit(request: Request, call_next):
@@ -167,17 +168,17 @@ def create_app(
     @app.post(f"{v1}/knowledge-bases/{{name}}/documents", tags=["knowledge bases"], dependencies=auth)
     def upload(name: str, files: Annotated[list[UploadFile], File(description="documents to add")]) -> dict:
         """Create knowledge base `name` or add to it (same readers and limits as the chat window)."""
-        if len(files) > kbs.limits.max_upload_files:
-            raise ApiError(413, f"at most {kbs.limits.max_upload_files} files per upload", "too_many_files")
+        if len(files) > kbs.config.max_upload_files:
+            raise ApiError(413, f"at most {kbs.config.max_upload_files} files per upload", "too_many_files")
         folder = Path(tempfile.mkdtemp(prefix="rag-upload-"))
         try:
             paths, too_big = [], []
             for f in files:
                 path = folder / Path(f.filename or "upload").name  # base name only: no path from the client
-                if _save_upload(f, path, kbs.limits.max_upload_mb * 2**20):
+                if _save_upload(f, path, kbs.config.max_upload_mb * 2**20):
                     paths.append(str(path))
                 else:
-                    too_big.append(f"{path.name}：文件超过 {kbs.limits.max_upload_mb} MB 的上限")
+                    too_big.append(f"{path.name}：文件超过 {kbs.config.max_upload_mb} MB 的上限")
             try:
                 kb, added, failed = kbs.upload(name, paths) if paths else (None, [], [])
             except WriterBusyError as exc:
@@ -323,5 +324,6 @@ def _save_upload(upload: UploadFile, path: Path, limit: int) -> bool:
 def app_from_environment() -> FastAPI:
     """The app as `rag serve --workers N` starts it in each worker process (settings in `RAG_SERVE`)."""
     settings = json.loads(os.environ.get("RAG_SERVE", "{}"))
-    kbs = KnowledgeBases(root=settings.get("root"), default_path=settings.get("default_path"))
+    config = Config().replace(**settings.get("answer_step", {}))
+    kbs = KnowledgeBases(root=settings.get("root"), default_path=settings.get("default_path"), config=config)
     return create_app(kbs, set(settings.get("api_keys", [])), chat_window=settings.get("chat_window", True))

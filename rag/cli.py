@@ -194,17 +194,19 @@ READER_PRECISION_OPTION = click.option(
     help="Reader export: int8 (default, faster) or fp32 (a little more accurate, ~1.8x the reading time).",
 )
 
-
-@main.command()
-@click.argument("question")
-@click.option("--kb", "kb_path", default=None, help="Index folder (default: the bundled news page).")
-@click.option("--mode", type=click.Choice([m.value for m in RetrievalMode]), default=None)
-@click.option(
+COMPOSER_OPTION = click.option(
     "--composer",
     type=click.Choice([c.value for c in ComposerKind]),
     default=None,
     help="Answer step: the trained reader (default) or the heuristic sentence scorer.",
 )
+
+
+@main.command()
+@click.argument("question")
+@click.option("--kb", "kb_path", default=None, help="Index folder (default: the bundled news page).")
+@click.option("--mode", type=click.Choice([m.value for m in RetrievalMode]), default=None)
+@COMPOSER_OPTION
 @READER_PRECISION_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 def ask(question, kb_path, mode, composer, reader_precision, as_json):
@@ -212,13 +214,7 @@ def ask(question, kb_path, mode, composer, reader_precision, as_json):
     try:
         check_question(question)
         kb = _kb(kb_path)
-        if composer or reader_precision:
-            from .composers import create_composer
-
-            kb.config = kb.config.replace(
-                composer=composer or kb.config.composer, reader_precision=reader_precision or kb.config.reader_precision
-            )
-            kb.composer = create_composer(kb.config)
+        kb.choose_answer_step(composer, reader_precision)
         answer = kb.answer(question, mode=mode)
     except USER_ERRORS as exc:
         _fail(exc)
@@ -256,12 +252,15 @@ def search(question, kb_path, k, mode, as_json):
 @click.option("--share", is_flag=True, help="Ask Gradio for a public link (needs internet).")
 @click.option("--auth", "auth", multiple=True, help="USER:PASSWORD that may log in (repeat for more).")
 @click.option("--auth-file", type=click.Path(dir_okay=False), help="A file of USER:PASSWORD lines.")
-def chat(host, port, kb_path, share, auth, auth_file):
+@COMPOSER_OPTION
+@READER_PRECISION_OPTION
+def chat(host, port, kb_path, share, auth, auth_file, composer, reader_precision):
     """Open the chat window in the browser."""
     from rag.ui.app import launch
 
     try:
-        launch(host=host, port=port, kb=kb_path, share=share, auth=_logins(auth, auth_file))
+        config = Config().replace(composer=composer, reader_precision=reader_precision)
+        launch(host=host, port=port, kb=kb_path, share=share, auth=_logins(auth, auth_file), config=config)
     except USER_ERRORS as exc:
         _fail(exc)
 
@@ -277,7 +276,9 @@ def chat(host, port, kb_path, share, auth, auth_file):
 @click.option("--api-key-file", type=click.Path(dir_okay=False), help="A file of keys, one per line.")
 @click.option("--no-auth", is_flag=True, help="Serve a non-loopback address without keys (anyone may ask and upload).")
 @click.option("--no-chat-window", is_flag=True, help="Serve the API only.")
-def serve(host, port, kb_path, workers, api_keys, api_key_file, no_auth, no_chat_window):
+@COMPOSER_OPTION
+@READER_PRECISION_OPTION
+def serve(host, port, kb_path, workers, api_keys, api_key_file, no_auth, no_chat_window, composer, reader_precision):
     """Serve the HTTP API (REST under /v1, OpenAI-compatible chat completions) and the chat window.
 
     Keys also come from RAG_API_KEYS (comma-separated). On loopback no key is needed; on any other
@@ -300,7 +301,11 @@ def serve(host, port, kb_path, workers, api_keys, api_key_file, no_auth, no_chat
         click.echo(f"warning: serving on {host} with no API key; anyone who can reach it can ask and upload.", err=True)
     if workers < 1:
         _fail(ValueError("--workers must be 1 or more"))
-    settings = {"api_keys": keys, "chat_window": not no_chat_window and workers == 1}
+    settings = {
+        "api_keys": keys,
+        "chat_window": not no_chat_window and workers == 1,
+        "answer_step": {"composer": composer, "reader_precision": reader_precision},
+    }
     if workers > 1 and not no_chat_window:
         click.echo("note: the chat window needs one process; with --workers > 1 only the API is served.", err=True)
     if kb_path != "default":
@@ -388,7 +393,6 @@ def eval_(
     dataset, kb_path, mode, composer, reader_precision, models, backend, split, limit, out, store, uri, milvus_keyword
 ):
     """Benchmark retrieval and answers on DATASET (qingdao, cmrc2018-dev, a SQuAD .json or a BEIR folder)."""
-    from .composers import create_composer
     from .evaluation import load_dataset, run_qa
     from .kb import open_eval_index
     from .report import write_report
@@ -407,10 +411,8 @@ def eval_(
                 kb = KnowledgeBase.open(kb_path, config if model else None)
             else:
                 kb = open_eval_index(data.name, data.documents, config)
-            if reader_precision:
-                kb.config = kb.config.replace(reader_precision=reader_precision)
             for kind in composers:
-                kb.composer = create_composer(kb.config.replace(composer=kind))
+                kb.choose_answer_step(kind, reader_precision)
                 for m in modes:
                     parts = [m] + ([kind] if len(composers) > 1 else []) + ([model] if len(models) > 1 else [])
                     label = " · ".join(p for p in parts if p)

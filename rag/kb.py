@@ -231,6 +231,14 @@ class KnowledgeBase:
                 self.index.committed()  # nothing to save first
         self.build_seconds = {"parse_chunk": t1 - t0, "encode": t2 - t1, "chunks": len(new_chunks)}
 
+    def choose_answer_step(self, composer: str | None = None, reader_precision: str | None = None) -> None:
+        """Switch how answers are chosen (query-time settings; the indexes are untouched). None keeps
+        the current setting; an unchanged choice keeps the loaded composer."""
+        chosen = self.config.replace(composer=composer, reader_precision=reader_precision)
+        if chosen != self.config:
+            self.config = chosen
+            self.composer = create_composer(chosen)
+
     def refresh(self) -> bool:
         """Load the version another process saved since this one was read (a second server worker,
         `rag index --add`); True if there was one. Costs one small file read."""

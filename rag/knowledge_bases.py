@@ -28,14 +28,16 @@ _NAME = re.compile(r"[\w\u4e00-\u9fff-]{1,40}")  # used with fullmatch: no newli
 
 class KnowledgeBases:
     """Knowledge bases under `root`, opened on demand and held in a bounded LRU cache (they share one
-    encoder and reader, so each costs only its indexes); `default` is the bundled page."""
+    encoder and reader, so each costs only its indexes); `default` is the bundled page.
+
+    `config` sets the limits and the answer step (`composer`, `reader_precision`) of every one served."""
 
     def __init__(
         self, root: str | Path | None = None, default_path: str | Path | None = None, config: Config | None = None
     ):
         self.root = Path(root) if root else index_root()
         self.default_path = Path(default_path) if default_path else None
-        self.limits = config or Config()
+        self.config = config or Config()
         self._open: OrderedDict[str, KnowledgeBase] = OrderedDict()
         self._checked: dict[str, float] = {}  # when each open one last looked for a newer saved version
         self._lock = threading.Lock()
@@ -83,10 +85,11 @@ class KnowledgeBases:
         return self._remember(name, kb)
 
     def _remember(self, name: str, kb: KnowledgeBase) -> KnowledgeBase:
+        kb.choose_answer_step(self.config.composer, self.config.reader_precision)
         with self._lock:
             kb = self._open.setdefault(name, kb)
             self._open.move_to_end(name)
-            while len(self._open) > max(1, self.limits.max_open_knowledge_bases):
+            while len(self._open) > max(1, self.config.max_open_knowledge_bases):
                 self._open.popitem(last=False)
             return kb
 
@@ -98,17 +101,17 @@ class KnowledgeBases:
                 "知识库名称只能包含中文、字母、数字、下划线或短横线"
                 "（最多 40 个字，不能叫 default，不能以 eval- 开头）。"
             )
-        if len(files) > self.limits.max_upload_files:
-            raise ValueError(f"一次最多上传 {self.limits.max_upload_files} 个文件（这次 {len(files)} 个）。")
+        if len(files) > self.config.max_upload_files:
+            raise ValueError(f"一次最多上传 {self.config.max_upload_files} 个文件（这次 {len(files)} 个）。")
         folder = self.root / name
-        if not (folder / "CURRENT").exists() and len(self.names()) > self.limits.max_knowledge_bases:
-            raise ValueError(f"知识库已达上限（{self.limits.max_knowledge_bases} 个）；请向已有知识库添加文件。")
+        if not (folder / "CURRENT").exists() and len(self.names()) > self.config.max_knowledge_bases:
+            raise ValueError(f"知识库已达上限（{self.config.max_knowledge_bases} 个）；请向已有知识库添加文件。")
         docs, failed = [], []
         for path in files:
             try:
                 size_mb = Path(path).stat().st_size / 2**20
-                if size_mb > self.limits.max_upload_mb:
-                    raise DocumentError(f"{path}: 文件 {size_mb:.0f} MB，超过 {self.limits.max_upload_mb} MB 的上限")
+                if size_mb > self.config.max_upload_mb:
+                    raise DocumentError(f"{path}: 文件 {size_mb:.0f} MB，超过 {self.config.max_upload_mb} MB 的上限")
                 found = [d for d in read_path(Path(path)) if d.text.strip()]
                 if not found:
                     raise DocumentError(f"{path}: 文件是空的")

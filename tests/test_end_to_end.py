@@ -68,6 +68,9 @@ def test_cli_ask_with_the_fp32_reader():
     assert json.loads(out.stdout)["short"] == "9076.7亿元"
     wrong = _cli("ask", "2024年青岛市进出口达多少亿元？", "--reader-precision", "fp16")
     assert wrong.returncode == 2 and "int8" in wrong.stderr and "Traceback" not in wrong.stderr
+    for command in ("chat", "serve"):  # the chat window and the HTTP API take the same choice
+        wrong = _cli(command, "--reader-precision", "fp16")
+        assert wrong.returncode == 2 and "int8" in wrong.stderr and "Traceback" not in wrong.stderr
 
 
 def test_cli_empty_question_exits_2_with_one_line():

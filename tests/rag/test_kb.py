@@ -114,3 +114,14 @@ def test_update_rereads_changed_files_only_and_drops_deleted_ones(tmp_path, monk
     again = KnowledgeBase.open(tmp_path / "kb")
     assert set(again.documents) == {"a.txt", "c.txt"}
     assert again.answer("崂山茶2024年产量是多少？").short == "350吨"
+
+
+def test_the_answer_step_switches_without_touching_the_indexes(news_kb, tmp_path):
+    kb = KnowledgeBase.open(news_kb.path)
+    reader = kb.composer
+    kb.choose_answer_step(None, "int8")  # already so: the loaded reader stays
+    assert kb.composer is reader
+    kb.choose_answer_step("heuristic")
+    assert kb.config.composer.value == "heuristic" and kb.composer is not reader
+    assert kb.answer("2024年青岛市进出口达多少亿元？").short == "9076.7亿元"
+    assert kb.config.reader_precision.value == "int8" and len(kb.chunks) == len(news_kb.chunks)
