@@ -1,0 +1,28 @@
+"""The reader training script's losses (benchmarks/train_reader.py): no data or training needed."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import train_reader  # noqa: E402
+
+
+def test_distillation_loss_is_zero_only_when_the_student_agrees_and_ignores_masked_tokens():
+    rng = np.random.default_rng(0)
+    student = torch.from_numpy(rng.normal(size=(2, 6, 2)).astype(np.float32))
+    student[:, 4:] = -1e4  # outside the passage
+    teacher = student.clone()
+    teacher[:, 4:] = 7.0  # whatever a teacher scored there must not count
+    assert train_reader._distill_loss(student, teacher).item() == pytest.approx(0.0, abs=1e-6)
+    teacher[0, 1, 0] += 3.0  # the teachers prefer another start
+    assert train_reader._distill_loss(student, teacher).item() > 0.01
+
+
+def test_annotation_shares_weigh_agreeing_annotators():
+    shares = train_reader._annotation_shares(np.array([[3, 3, 5], [-1, -1, -1]]), np.array([3, 0]), 8)
+    assert shares[0, 3].item() == pytest.approx(2 / 3) and shares[0, 5].item() == pytest.approx(1 / 3)
+    assert shares[1, 0].item() == 1.0  # no annotation aligned: the first one's token (here no answer)
