@@ -85,6 +85,7 @@ class KnowledgeBases:
         return self._remember(name, kb)
 
     def _remember(self, name: str, kb: KnowledgeBase) -> KnowledgeBase:
+        # the bundled page's knowledge base is one per process (`rag.default_kb`): it follows this server's choice
         kb.choose_answer_step(self.config.composer, self.config.reader_precision)
         with self._lock:
             kb = self._open.setdefault(name, kb)
