@@ -1,7 +1,7 @@
 """Train the reader that ships in `rag/weights/reader/` — on this 2-core CPU, resumable.
 
     python benchmarks/train_reader.py            # every stage; re-running resumes where it stopped
-    python benchmarks/train_reader.py calibrate  # one stage: prepare | cache | train | export | calibrate
+    python benchmarks/train_reader.py calibrate  # one stage: prepare | cache | teach | train | export | calibrate
     python benchmarks/train_reader.py --frozen 4 # an experiment: keep layers 0-3 too (own checkpoint)
 
 Data (`../shared/data`, or `$RAG_DATA_DIR`): DRCD dev (Simplified), CMRC 2018 trial and the
@@ -28,6 +28,9 @@ Examples, each a (question, passage window) pair shaped exactly as the product r
 `--all-answers` (an experiment with its own work folder) makes the positives' start/end targets
 each token's share of every annotator's span (CMRC dev has three per question, DRCD two) instead
 of the first annotator's alone.
+`--distill A,B,C` (an experiment, own checkpoint) adds the `teach` stage: finished runs'
+checkpoints (paths under the model cache) score every training window, and the student learns
+their mean start/end distributions as well as the gold span (0.5 each, temperature 2).
 
 Cost: the embedding matrix (96M parameters) stays as in e5-small, so its output is computed once
 and cached (fp16); all 12 encoder layers and the span head train (`--frozen 4` keeps layers 0-3
