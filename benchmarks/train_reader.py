@@ -49,6 +49,7 @@ import logging
 import os
 import random
 import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -782,6 +783,7 @@ def stage_teach() -> None:
                 out.flush()
                 done_file.write_text(str(rows.stop))
                 bar.update(rows.stop - a)
+        shutil.rmtree(folder)  # its scores are kept; the 470 MB export is not needed again
 
 
 def _delta_tensors(state: dict) -> dict:
