@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -363,6 +364,30 @@ def check(kb_path):
         click.echo(f"{kb_path}: damaged; rebuild it with `rag index SRC... --out {kb_path}`.", err=True)
         sys.exit(1)
     click.echo(f"{kb_path}: every file matches its manifest.")
+
+
+@main.command()
+@click.option("--prune", is_flag=True, help="Delete them.")
+def cache(prune):
+    """List (or --prune) exports of earlier reader weights left in the model cache."""
+    from .reader_export import models_root, stale_exports
+
+    try:
+        stale = stale_exports()
+    except USER_ERRORS as exc:
+        _fail(exc)
+    sizes = {p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) for p in stale}
+    for path in stale:
+        if prune:
+            shutil.rmtree(path, ignore_errors=True)
+        click.echo(f"{'deleted' if prune else 'stale'}: {path.name} ({sizes[path] / 2**20:.0f} MB)")
+    total = sum(sizes.values()) / 2**20
+    if not stale:
+        click.echo(f"{models_root()}: no stale reader exports.")
+    elif not prune:
+        click.echo(f"{len(stale)} stale, {total:.0f} MB; `rag cache --prune` deletes them.")
+    else:
+        click.echo(f"freed {total:.0f} MB.")
 
 
 @main.command("eval")

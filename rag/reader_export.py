@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import NamedTuple
@@ -121,6 +122,20 @@ def ensure_reader(name: str = DEFAULT_READER, precision: ReaderPrecision | str =
         with step(f"exporting reader {name} to ONNX {precision.value} (first use only)"):
             _atomic(target, lambda tmp: _export_hub(tmp, name, precision))
     return target
+
+
+_DEFAULT_EXPORT = re.compile(r"reader-[0-9a-f]{16}(-[a-z0-9]+)?")  # with fullmatch: `_target`'s names for the default
+
+
+def stale_exports() -> list[Path]:
+    """Exports of earlier shipped reader weights (or recipes) left in the model cache, ~120-470 MB
+    each: nothing here loads them again. Hub readers and training work folders are not listed."""
+    current = {_target(DEFAULT_READER, p).name for p in ReaderPrecision}
+    return sorted(
+        p
+        for p in models_root().glob("reader-*")
+        if p.is_dir() and _DEFAULT_EXPORT.fullmatch(p.name) and p.name not in current
+    )
 
 
 def _atomic(target: Path, build) -> None:

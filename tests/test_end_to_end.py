@@ -48,8 +48,8 @@ def test_huge_question_is_a_clear_error():
     assert out.returncode == 2 and "at most 2000" in out.stderr and "Traceback" not in out.stderr
 
 
-def _cli(*args, **kw):
-    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+def _cli(*args, env: dict | None = None, **kw):
+    env = dict(os.environ, PYTHONIOENCODING="utf-8", **(env or {}))
     return subprocess.run(RAG + list(args), capture_output=True, text=True, env=env, timeout=300, **kw)
 
 
@@ -77,6 +77,26 @@ def test_cli_empty_question_exits_2_with_one_line():
     out = _cli("ask", " ")
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "empty" in out.stderr
+
+
+def test_cli_cache_lists_and_prunes_only_old_reader_exports(tmp_path):
+    from rag.reader_export import shipped_info
+
+    models = tmp_path / "models"
+    current = f"reader-{shipped_info()['sha256'][:16]}"
+    kept = [f"{current}-int8pc", f"{current}-fp32", "reader-hub-9957234cb4b3-int8pc", "reader-train"]
+    stale = ["reader-178a062e60a04d5f", f"{current}", "reader-aac6391b27f9cccc-int8pc"]
+    for name in kept + stale:
+        (models / name).mkdir(parents=True)
+        (models / name / "model_qint8.onnx").write_bytes(b"x" * 2**20)
+    env = {"RAG_CACHE_DIR": str(tmp_path)}
+    listed = _cli("cache", env=env)
+    assert listed.returncode == 0 and "3 stale, 3 MB" in listed.stdout
+    assert all(name in listed.stdout for name in stale) and not any(name in listed.stdout for name in kept)
+    pruned = _cli("cache", "--prune", env=env)
+    assert pruned.returncode == 0 and "freed 3 MB" in pruned.stdout
+    assert sorted(p.name for p in models.iterdir()) == sorted(kept)
+    assert "no stale reader exports" in _cli("cache", env=env).stdout
 
 
 def test_cli_index_search_and_errors(tmp_path):
