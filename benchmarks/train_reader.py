@@ -578,7 +578,11 @@ def stage_train() -> None:
     keep = np.where(feats["mask"].sum(1) > 0)[0]
     lengths = feats["mask"].sum(1)
     model, head = load_backbone()
-    teachers = [np.load(path, mmap_mode="r") for path in _teacher_logits_files(check_done=True)]
+    teachers = []
+    for path in _teacher_logits_files():
+        if _windows_scored(path) < len(feats["mask"]):
+            raise SystemExit(f"{path.name}: the teachers' scores are not all computed; run the teach stage first")
+        teachers.append(np.load(path, mmap_mode="r"))
     layers = model.encoder.layer[FROZEN:]
     layers.train()
     params = list(layers.parameters()) + list(head.parameters())
@@ -681,14 +685,25 @@ def _span_logits(model, layers, head, feats: dict, hidden: np.ndarray, rows: np.
     import torch
 
     h = torch.from_numpy(np.asarray(hidden[rows, :width], np.float32))
-    mask = torch.from_numpy(feats["mask"][rows, :width].astype(np.int64))
-    mask[:, 0] = 1
-    ext = _mask(model, h, mask)
+    ext = _mask(model, h, torch.from_numpy(_attention(feats, rows, width)))
     for layer in layers:
         h = layer(h, attention_mask=ext)
-    allowed = torch.from_numpy(feats["context"][rows, :width].copy())
-    allowed[:, 0] = True
+    allowed = torch.from_numpy(_allowed(feats, rows, width))
     return head(h).masked_fill(~allowed.unsqueeze(-1), -1e4)
+
+
+def _attention(feats: dict, rows, width: int) -> np.ndarray:
+    """Attention mask of `rows` (int64); a row dropped from training still attends to token 0."""
+    mask = feats["mask"][rows, :width].astype(np.int64)
+    mask[:, 0] = 1
+    return mask
+
+
+def _allowed(feats: dict, rows, width: int) -> np.ndarray:
+    """Where a span may start or end: the passage's tokens and the no-answer token 0."""
+    allowed = feats["context"][rows, :width].copy()
+    allowed[:, 0] = True
+    return allowed
 
 
 def _distill_loss(logits, teacher):
@@ -709,15 +724,14 @@ def _teacher_tag() -> str:
     return hashlib.sha256(",".join(TEACHERS).encode()).hexdigest()[:8]
 
 
-def _teacher_logits_files(check_done: bool = False) -> list[Path]:
-    files = [WORK / f"teacher-{_teacher_tag()}-{k}.npy" for k in range(len(TEACHERS))]
-    if check_done:
-        n = len(np.load(WORK / "features.npz")["mask"])
-        for f in files:
-            done = f.with_suffix(".done")
-            if not done.exists() or int(done.read_text()) < n:
-                raise SystemExit(f"{f.name}: the teachers' scores are not all computed; run the teach stage first")
-    return files
+def _teacher_logits_files() -> list[Path]:
+    return [WORK / f"teacher-{_teacher_tag()}-{k}.npy" for k in range(len(TEACHERS))]
+
+
+def _windows_scored(target: Path) -> int:
+    """How many training windows teacher file `target` holds scores for (the teach stage resumes there)."""
+    done = target.with_suffix(".done")
+    return int(done.read_text()) if done.exists() else 0
 
 
 def stage_teach() -> None:
@@ -729,8 +743,8 @@ def stage_teach() -> None:
     from safetensors.torch import save_file
     from tqdm import tqdm
 
-    from rag import ort_session
     from rag.offline_model import ensure_model
+    from rag.reader import Encoded, Reader
     from rag.reader_export import assemble, export_onnx
 
     if not TEACHERS:
@@ -742,8 +756,7 @@ def stage_teach() -> None:
     n = len(feats["ids"])
     lengths = np.maximum(feats["mask"].sum(1), 1)
     for name, target in zip(TEACHERS, _teacher_logits_files()):
-        done_file = target.with_suffix(".done")
-        done = int(done_file.read_text()) if done_file.exists() else 0
+        done = _windows_scored(target)
         if done >= n:
             continue
         folder = target.with_suffix("")
@@ -753,9 +766,9 @@ def stage_teach() -> None:
                 raise SystemExit(f"{name}: a teacher must have trained every layer (a --frozen 0 run's checkpoint)")
             folder.mkdir(exist_ok=True)
             save_file(_delta_tensors(state), str(folder / "delta.safetensors"))
+            shutil.copy(_tokenizer_file(), folder / "tokenizer.json")
             export_onnx(assemble(ensure_model(), folder / "delta.safetensors"), folder, ReaderPrecision.FP32)
-        session = ort_session.open_session(folder / "model.onnx")
-        inputs = {i.name for i in session.get_inputs()}
+        reader = Reader(folder, MAX_TOKENS, ReaderPrecision.FP32)  # the product's forward pass
         out = np.lib.format.open_memmap(
             target, mode="r+" if target.exists() else "w+", dtype=np.float16, shape=(n, MAX_TOKENS, 2)
         )
@@ -764,25 +777,18 @@ def stage_teach() -> None:
             for a in range(done, n, step):
                 rows = slice(a, min(n, a + step))
                 width = int(lengths[rows].max())
-                mask = feats["mask"][rows, :width].astype(np.int64)
-                mask[:, 0] = 1
-                feed = {
-                    "input_ids": feats["ids"][rows, :width].astype(np.int64),
-                    "attention_mask": mask,
-                    "token_type_ids": np.zeros_like(mask),
-                }
-                start, end = ort_session.run(
-                    session, ["start_logits", "end_logits"], {k: v for k, v in feed.items() if k in inputs}
-                )
+                mask = _attention(feats, rows, width)
+                allowed = _allowed(feats, rows, width)
+                ids = feats["ids"][rows, :width].astype(np.int64)
+                start, end = reader.logits(Encoded(ids, mask, np.zeros_like(mask), allowed, []))
                 logits = np.stack([start, end], axis=-1)
-                allowed = feats["context"][rows, :width].copy()
-                allowed[:, 0] = True
                 logits[~allowed] = -1e4
                 out[rows] = -1e4
                 out[rows, :width] = logits.astype(np.float16)
                 out.flush()
-                done_file.write_text(str(rows.stop))
+                target.with_suffix(".done").write_text(str(rows.stop))
                 bar.update(rows.stop - a)
+        del reader
         shutil.rmtree(folder)  # its scores are kept; the 470 MB export is not needed again
 
 
