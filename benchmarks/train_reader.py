@@ -25,6 +25,10 @@ Examples, each a (question, passage window) pair shaped exactly as the product r
              extra) the gold window with one common word of the question that the passage uses
              (举行, 大学) put as a HIT Cilin synonym the passage never uses (召开, 高校) → the same
              answer: people ask in their own words, annotators copy the passage's.
+`--split-punctuation` (own work folder) trains with punctuation as tokens of its own
+(`reader_export.PUNCTUATION_SPLIT`; recorded as `split_punctuation` in reader.json, so serving
+tokenises the same way): e5's tokens merge closing marks with what follows (」。 》，), and a gold
+answer ending before them could not be cut exactly.
 `--all-answers` (an experiment with its own work folder) makes the positives' start/end targets
 each token's share of every annotator's span (CMRC dev has three per question, DRCD two) instead
 of the first annotator's alone.
@@ -67,7 +71,7 @@ from rag.evaluation import read_squad
 from rag.kb import open_eval_index
 from rag.paths import file_sha256
 from rag.reader import PairEncoder, Passage
-from rag.reader_export import EXPORT_RECIPES, INFO_FILE, WEIGHTS_FILE, models_root
+from rag.reader_export import EXPORT_RECIPES, INFO_FILE, WEIGHTS_FILE, models_root, write_reader_tokenizer
 
 DATA = Path(os.environ.get("RAG_DATA_DIR") or ROOT.parent / "shared" / "data")
 SOURCES = {
@@ -90,6 +94,7 @@ SWAP_SHARE = 0.35
 ELSEWHERE_SHARE = 0.3
 ATTRIBUTE_SHARE = 0.0  # --attribute-swaps sets 0.3
 SYNONYM_SHARE = 0.0  # --synonym-positives sets 0.3
+SPLIT_PUNCTUATION = False  # --split-punctuation: punctuation is a token of its own (reader_export.PUNCTUATION_SPLIT)
 ALL_ANSWERS = False  # --all-answers: train towards every annotator's span, not only the first one's
 TEACHERS: tuple[str, ...] = ()  # --distill: finished runs' checkpoints whose mean span scores the student also learns
 DISTILL_WEIGHT = 0.5  # share of the loss that is the teachers' (the rest is the gold span's)
@@ -241,9 +246,13 @@ def build_examples() -> tuple[list[Example], list[Example], dict]:
 
 
 def _tokenizer_file() -> Path:
+    """The tokenizer the reader is trained with, written as `reader_export` writes it for serving."""
     from rag.offline_model import ensure_model
 
-    return ensure_model() / "tokenizer.json"
+    target = WORK / "tokenizer.json"
+    WORK.mkdir(parents=True, exist_ok=True)
+    write_reader_tokenizer(ensure_model() / "tokenizer.json", target, SPLIT_PUNCTUATION)
+    return target
 
 
 def _gold_chunk(doc: str, chunks: list, start: int, length: int):
@@ -826,6 +835,7 @@ def stage_export() -> None:
             "examples": counts,
         },
         "max_tokens": MAX_TOKENS,
+        **({"split_punctuation": True} if SPLIT_PUNCTUATION else {}),
         "epochs": EPOCHS,
         **({"init_from": INIT, "epochs_before": _epochs_before()} if INIT else {}),
         "batch": BATCH,
@@ -966,6 +976,11 @@ def main() -> None:
         help="add answerable questions reworded with a Cilin synonym (own work folder: the features differ)",
     )
     parser.add_argument(
+        "--split-punctuation",
+        action="store_true",
+        help="tokenise punctuation as tokens of its own, so spans can end before 」。 or )。 (own work folder)",
+    )
+    parser.add_argument(
         "--all-answers",
         action="store_true",
         help="train towards every annotator's answer span, weighted by agreement (own work folder)",
@@ -996,6 +1011,8 @@ def main() -> None:
         globals().update(ATTRIBUTE_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-attribute"))
     if args.synonym_positives:
         globals().update(SYNONYM_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-synonyms"))
+    if args.split_punctuation:
+        globals().update(SPLIT_PUNCTUATION=True, WORK=WORK.with_name(WORK.name + "-punct"))
     if args.all_answers:
         globals().update(ALL_ANSWERS=True, WORK=WORK.with_name(WORK.name + "-answers"))
     for name in args.stages or STAGES:

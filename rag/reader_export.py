@@ -28,6 +28,12 @@ WEIGHTS_FILE = WEIGHTS_DIR / "reader.safetensors"
 INFO_FILE = WEIGHTS_DIR / "reader.json"
 DEFAULT_READER = "default"
 
+# Punctuation as a token of its own, as BERT's basic tokenizer makes it (a decimal point or thousands
+# separator inside a number stays). e5's sentencepiece merges closing marks with what follows
+# (」。 》, )。), so a span could not end before them: on CMRC dev's even half 5.7% of questions had
+# no gold answer cut exactly from e5's tokens, 2.4% with this split (tokens per character unchanged).
+PUNCTUATION_SPLIT = r"[\p{P}&&[^.,]]|(?<!\d)[.,]|[.,](?!\d)"
+
 
 class ExportRecipe(NamedTuple):
     name: str  # part of the cache folder's name: a new recipe is exported anew instead of serving an old file
@@ -179,9 +185,27 @@ def _assemble_default(folder: Path, record: dict, precision: ReaderPrecision) ->
 
     base = ensure_model()
     model = assemble(base, WEIGHTS_FILE)
-    shutil.copy(base / "tokenizer.json", folder / "tokenizer.json")
+    write_reader_tokenizer(base / "tokenizer.json", folder / "tokenizer.json", record.get("split_punctuation", False))
     export_onnx(model, folder, precision)
     (folder / "reader.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")
+
+
+def write_reader_tokenizer(base: Path, target: Path, split_punctuation: bool) -> None:
+    """The default reader's tokenizer: e5-small's, with punctuation split off when its weights were
+    trained that way (`split_punctuation` in reader.json). Training and serving both read this file."""
+    from tokenizers import Regex, Tokenizer, pre_tokenizers
+
+    tokenizer = Tokenizer.from_file(str(base))
+    if split_punctuation:
+        metaspace = json.loads(tokenizer.to_str())["pre_tokenizer"]
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(PUNCTUATION_SPLIT), "isolated"),
+                # "first": only the text's start gets ▁, so the pieces between marks tokenise as before
+                pre_tokenizers.Metaspace(replacement=metaspace["replacement"], prepend_scheme="first", split=True),
+            ]
+        )
+    tokenizer.save(str(target))
 
 
 def _export_hub(folder: Path, name: str, precision: ReaderPrecision) -> None:

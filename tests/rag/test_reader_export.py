@@ -16,6 +16,7 @@ from rag.reader_export import (
     model_file,
     reader_exported,
     shipped_info,
+    write_reader_tokenizer,
 )
 
 
@@ -27,8 +28,10 @@ def qa_folder(tmp_path, monkeypatch):
     base = ensure_model()
     folder = tmp_path / "qa-model"
     assemble(base, WEIGHTS_FILE).save_pretrained(folder)
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(base / name, folder / name)
+    split = shipped_info().get("split_punctuation", False)
+    write_reader_tokenizer(base / "tokenizer.json", folder / "tokenizer.json", split)
     return folder
 
 
@@ -62,3 +65,24 @@ def test_an_unknown_hub_reader_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ReaderWeightsError, match="could not load reader"):
         ensure_reader("no-such-org/no-such-reader")
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_the_reader_tokenizer_splits_punctuation_only_when_its_weights_were_trained_so(tmp_path, split):
+    from tokenizers import Tokenizer
+
+    text = "代表作为《青春小鸟》，人口14355人（2002年）。出口5711.5亿元，共1,000人。"
+    base = ensure_model() / "tokenizer.json"
+    write_reader_tokenizer(base, tmp_path / "tokenizer.json", split)
+    tokens = Tokenizer.from_file(str(tmp_path / "tokenizer.json")).encode(text, add_special_tokens=False)
+    original = Tokenizer.from_file(str(base)).encode(text, add_special_tokens=False)
+    if not split:
+        assert tokens.ids == original.ids
+        return
+    pieces = [text[a:b] for t, (a, b) in zip(tokens.tokens, tokens.offsets) if t != "▁"]  # a lone ▁ leads
+    assert "》，" in [text[a:b] for a, b in original.offsets]  # e5 merges the marks: 《青春小鸟》 has no end of its own
+    for mark in "《》，（）。":
+        assert all(len(p) == 1 for p in pieces if mark in p), pieces
+    assert "5711.5" in "".join(pieces) and any("." in p and len(p) > 1 for p in pieces)  # numbers stay whole
+    assert "1,000" in pieces
+    assert "".join(pieces) == text  # every character still maps back to the text
