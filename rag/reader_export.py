@@ -197,12 +197,12 @@ def write_reader_tokenizer(base: Path, target: Path, split_punctuation: bool) ->
 
     tokenizer = Tokenizer.from_file(str(base))
     if split_punctuation:
-        metaspace = json.loads(tokenizer.to_str())["pre_tokenizer"]
+        replacement = tokenizer.pre_tokenizer.replacement  # e5's pre-tokenizer is a Metaspace
         tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
             [
                 pre_tokenizers.Split(Regex(PUNCTUATION_SPLIT), "isolated"),
                 # "first": only the text's start gets ▁, so the pieces between marks tokenise as before
-                pre_tokenizers.Metaspace(replacement=metaspace["replacement"], prepend_scheme="first", split=True),
+                pre_tokenizers.Metaspace(replacement=replacement, prepend_scheme="first", split=True),
             ]
         )
     tokenizer.save(str(target))
