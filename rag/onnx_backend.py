@@ -31,7 +31,10 @@ ONNX_FILES = {
 
 def export(model_dir: Path, backend: EncoderBackend) -> Path:
     """Export (once) the transformer of the sentence-transformers folder to ONNX; quantise for int8."""
-    target = model_dir / "onnx" / ONNX_FILES[backend]
+    per_channel = backend is EncoderBackend.ONNX_INT8_PER_CHANNEL
+    # model_qint8pc.onnx, or model_qint8pc7.onnx with 7-bit weights (`onnx_export.seven_bit`)
+    name = ONNX_FILES[backend].replace(".onnx", f"{onnx_export.int8_tag(per_channel)}.onnx")
+    target = model_dir / "onnx" / name
     if target.exists():
         return target
     target.parent.mkdir(exist_ok=True)
@@ -63,7 +66,7 @@ def export(model_dir: Path, backend: EncoderBackend) -> Path:
                 fp32,
             )
         if backend is not EncoderBackend.ONNX and not target.exists():
-            onnx_export.quantize(fp32, target, per_channel=backend is EncoderBackend.ONNX_INT8_PER_CHANNEL)
+            onnx_export.quantize(fp32, target, per_channel=per_channel)
     return target
 
 

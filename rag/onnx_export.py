@@ -16,6 +16,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import cpu
+
 
 @contextlib.contextmanager
 def step(what: str) -> Iterator[None]:
@@ -62,8 +64,23 @@ def export(module, sample: tuple, input_names: list[str], output_names: list[str
     tmp.rename(target)
 
 
+def seven_bit(per_channel: bool) -> bool:
+    """Whether an int8 export gets 7-bit weights: per channel, on CPUs where 8-bit ones saturate
+    (`cpu.int8_saturates`). On such a CPU (AVX2 only) the encoder's query vectors sat at cosine
+    0.995 to fp32 with 8-bit per-channel weights and 0.997 with 7-bit; per matrix, one scale
+    cannot spare the bit (0.989 with 8 bits, 0.968 with 7), so per-matrix weights stay 8-bit."""
+    return per_channel and cpu.int8_saturates()
+
+
+def int8_tag(per_channel: bool = True) -> str:
+    """Part of an int8 export's file or folder name: "7" for 7-bit weights (`seven_bit`), so an
+    export made for one kind of CPU is never served as the other."""
+    return "7" if seven_bit(per_channel) else ""
+
+
 def quantize(fp32: Path, target: Path, per_channel: bool = False) -> None:
-    """Dynamic int8 quantisation of the weights (activations stay fp32).
+    """Dynamic int8 quantisation of the weights (activations stay fp32); 7-bit weights where
+    `seven_bit` says so.
 
     `per_channel`: one scale per output channel of each weight matrix instead of one per matrix;
     same speed, and much closer to fp32 (the reader's span scores: `reader_export`; the encoder's
@@ -72,5 +89,11 @@ def quantize(fp32: Path, target: Path, per_channel: bool = False) -> None:
 
     tmp = target.with_name(f"{target.stem}.tmp{os.getpid()}.onnx")
     with quiet_export():
-        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=per_channel)
+        quantize_dynamic(
+            str(fp32),
+            str(tmp),
+            weight_type=QuantType.QInt8,
+            per_channel=per_channel,
+            reduce_range=seven_bit(per_channel),
+        )
     tmp.rename(target)

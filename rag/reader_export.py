@@ -103,7 +103,8 @@ def reader_exported(name: str = DEFAULT_READER, precision: ReaderPrecision | str
 
 
 def _target(name: str, precision: ReaderPrecision | str) -> Path:
-    recipe = EXPORT_RECIPES[ReaderPrecision.parse(precision)].name
+    precision = ReaderPrecision.parse(precision)
+    recipe = EXPORT_RECIPES[precision].name + (onnx_export.int8_tag() if precision == ReaderPrecision.INT8 else "")
     if name == DEFAULT_READER:
         return models_root() / f"reader-{shipped_info()['sha256'][:16]}-{recipe}"
     local = Path(name)

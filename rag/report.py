@@ -7,6 +7,8 @@ import platform
 import time
 from pathlib import Path
 
+from . import cpu
+
 HEADLINE = [
     "hit@1",
     "hit@3",
@@ -29,30 +31,12 @@ HEADLINE = [
 CHART = ["hit@1", "hit@5", "mrr@10", "quote@1", "short_f1", "abstention_recall"]
 
 
-# CPU features that decide int8 speed: with VNNI (or AMX) ONNX Runtime's int8 matrix products run
-# several times faster than with AVX2 alone (the reader's forward pass: 37 ms on one 2-core machine,
-# 192 ms on a 2-core AVX2-only one, same inputs), so a speed figure means little without them.
-_INT8_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
-
-
-def cpu(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """The CPU model and which of `_INT8_FEATURES` it has (Linux's /proc/cpuinfo; else the platform's name)."""
-    try:
-        lines = cpuinfo.read_text(errors="replace").splitlines()
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    # every core reports the same model and flags: the first of each will do
-    model = next((line.partition(":")[2].strip() for line in lines if line.startswith("model name")), "unknown CPU")
-    flags = next((set(line.partition(":")[2].split()) for line in lines if line.startswith("flags")), set())
-    features = [f for f in _INT8_FEATURES if f in flags]
-    return f"{model} ({', '.join(features) or 'none of ' + '/'.join(_INT8_FEATURES)})"
-
-
 def machine() -> str:
     import os
 
     return (
-        f"{platform.machine()} {os.cpu_count()} cores, {cpu()}, Python {platform.python_version()}, {platform.system()}"
+        f"{platform.machine()} {os.cpu_count()} cores, {cpu.describe()}, "
+        f"Python {platform.python_version()}, {platform.system()}"
     )
 
 
