@@ -71,7 +71,7 @@ from rag.evaluation import read_squad
 from rag.kb import open_eval_index
 from rag.paths import file_sha256
 from rag.reader import PairEncoder, Passage
-from rag.reader_export import EXPORT_RECIPES, INFO_FILE, WEIGHTS_FILE, models_root, write_reader_tokenizer
+from rag.reader_export import INFO_FILE, WEIGHTS_FILE, models_root, recipe_name, write_reader_tokenizer
 
 DATA = Path(os.environ.get("RAG_DATA_DIR") or ROOT.parent / "shared" / "data")
 SOURCES = {
@@ -923,7 +923,7 @@ def stage_calibrate() -> None:
         "rule": "maximise mean(F1 if answerable else abstained) with false abstention <= "
         f"{MAX_FALSE_ABSTENTION:.0%} on the answerable questions",
         "reading": f"{always.answer_passages} passages, the best in up to {always.reader_windows} windows "
-        f"of {MAX_TOKENS} tokens; ONNX export {EXPORT_RECIPES[PRECISION].name}; "
+        f"of {MAX_TOKENS} tokens; ONNX export {recipe_name(PRECISION)}; "
         f"passages retrieved with encoder {always.to_dict()['backend']}",
         **figures,
     }

@@ -54,6 +54,13 @@ def model_file(precision: ReaderPrecision | str = ReaderPrecision.INT8) -> str:
     return EXPORT_RECIPES[ReaderPrecision.parse(precision)].model_file
 
 
+def recipe_name(precision: ReaderPrecision | str = ReaderPrecision.INT8) -> str:
+    """The export recipe as this CPU makes it: int8 per channel is "int8pc", or "int8pc7" with
+    7-bit weights (`onnx_export.seven_bit`); part of the cache folder's name."""
+    precision = ReaderPrecision.parse(precision)
+    return EXPORT_RECIPES[precision].name + (onnx_export.int8_tag() if precision == ReaderPrecision.INT8 else "")
+
+
 def calibrated_threshold(record: dict, precision: ReaderPrecision | str = ReaderPrecision.INT8) -> float:
     """The no-answer threshold calibrated for `precision` (train_reader.py calibrate --precision):
     the record's `threshold` is int8's, another precision's is under `other_precisions`; a reader
@@ -103,8 +110,7 @@ def reader_exported(name: str = DEFAULT_READER, precision: ReaderPrecision | str
 
 
 def _target(name: str, precision: ReaderPrecision | str) -> Path:
-    precision = ReaderPrecision.parse(precision)
-    recipe = EXPORT_RECIPES[precision].name + (onnx_export.int8_tag() if precision == ReaderPrecision.INT8 else "")
+    recipe = recipe_name(precision)
     if name == DEFAULT_READER:
         return models_root() / f"reader-{shipped_info()['sha256'][:16]}-{recipe}"
     local = Path(name)

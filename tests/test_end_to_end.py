@@ -80,11 +80,11 @@ def test_cli_empty_question_exits_2_with_one_line():
 
 
 def test_cli_cache_lists_and_prunes_only_old_reader_exports(tmp_path):
-    from rag.reader_export import shipped_info
+    from rag.reader_export import recipe_name, shipped_info
 
     models = tmp_path / "models"
     current = f"reader-{shipped_info()['sha256'][:16]}"
-    kept = [f"{current}-int8pc", f"{current}-fp32", "reader-hub-9957234cb4b3-int8pc", "reader-train"]
+    kept = [f"{current}-{recipe_name('int8')}", f"{current}-fp32", "reader-hub-9957234cb4b3-int8pc", "reader-train"]
     stale = ["reader-178a062e60a04d5f", f"{current}", "reader-aac6391b27f9cccc-int8pc"]
     for name in kept + stale:
         (models / name).mkdir(parents=True)

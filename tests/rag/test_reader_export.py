@@ -5,17 +5,15 @@ import shutil
 import pytest
 
 from rag import Config, KnowledgeBase
-from rag.config import ReaderPrecision
 from rag.offline_model import ensure_model
-from rag.onnx_export import int8_tag
 from rag.reader_export import (
-    EXPORT_RECIPES,
     WEIGHTS_FILE,
     assemble,
     calibrated_threshold,
     ensure_reader,
     model_file,
     reader_exported,
+    recipe_name,
     shipped_info,
     write_reader_tokenizer,
 )
@@ -41,8 +39,7 @@ def test_a_transformers_qa_folder_serves_as_reader(qa_folder, precision, news_kb
     exported = ensure_reader(str(qa_folder), precision)
     assert (exported / model_file(precision)).exists() and (exported / "tokenizer.json").exists()
     assert reader_exported(str(qa_folder), precision)
-    recipe = EXPORT_RECIPES[ReaderPrecision(precision)].name + (int8_tag() if precision == "int8" else "")
-    assert exported.name.endswith(recipe)  # one cache folder per precision (and per int8 weight width)
+    assert exported.name.endswith(recipe_name(precision))  # one cache folder per precision (and int8 weight width)
     kb = KnowledgeBase.open(news_kb.path, Config(reader=str(qa_folder), reader_precision=precision))
     a = kb.answer("2024年青岛市进出口达多少亿元？")
     assert a.short == "9076.7亿元"
