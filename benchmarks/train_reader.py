@@ -71,7 +71,14 @@ from rag.evaluation import read_squad
 from rag.kb import open_eval_index
 from rag.paths import file_sha256
 from rag.reader import PairEncoder, Passage
-from rag.reader_export import INFO_FILE, WEIGHTS_FILE, models_root, recipe_name, write_reader_tokenizer
+from rag.reader_export import (
+    EXPORT_RECIPES,
+    INFO_FILE,
+    WEIGHTS_FILE,
+    models_root,
+    recipe_name,
+    write_reader_tokenizer,
+)
 
 DATA = Path(os.environ.get("RAG_DATA_DIR") or ROOT.parent / "shared" / "data")
 SOURCES = {
@@ -868,8 +875,9 @@ def stage_export() -> None:
 def stage_calibrate() -> None:
     """Pick the no-answer threshold end to end: DRCD validation questions (+ swapped) and the bundled dev split.
 
-    For int8 it is the record's `threshold`; another precision's goes under `other_precisions`
-    (each export scores spans a little differently)."""
+    For 8-bit int8 it is the record's `threshold`; fp32's, and 7-bit int8's (`RAG_INT8_BITS=7`, or
+    an AVX2-only CPU), go under `other_precisions` by recipe name (each export scores spans a
+    little differently)."""
     from rag.evaluation import f1, load_dataset
     from rag.reader import Reader
     from rag.reader_composer import ReaderComposer
@@ -927,10 +935,11 @@ def stage_calibrate() -> None:
         f"passages retrieved with encoder {always.to_dict()['backend']}",
         **figures,
     }
-    if PRECISION == ReaderPrecision.INT8:  # the record's own threshold (`reader_export.calibrated_threshold`)
+    recipe = recipe_name(PRECISION)  # "int8pc7" where int8 weights are 7-bit (`onnx_export.seven_bit`)
+    if recipe == EXPORT_RECIPES[ReaderPrecision.INT8].name:  # the record's own threshold
         record["threshold"], record["calibration"] = round(threshold, 3), calibration
-    else:
-        record.setdefault("other_precisions", {})[PRECISION.value] = {
+    else:  # looked up by `reader_export.calibrated_threshold`
+        record.setdefault("other_precisions", {})[recipe] = {
             "threshold": round(threshold, 3),
             "calibration": calibration,
         }

@@ -64,12 +64,22 @@ def export(module, sample: tuple, input_names: list[str], output_names: list[str
     tmp.rename(target)
 
 
+INT8_BITS_ENV = "RAG_INT8_BITS"  # "7" or "8": per-channel weight bits whatever the CPU (`seven_bit`)
+
+
 def seven_bit(per_channel: bool) -> bool:
     """Whether an int8 export gets 7-bit weights: per channel, on CPUs where 8-bit ones saturate
     (`cpu.int8_saturates`). On such a CPU (AVX2 only) the encoder's query vectors sat at cosine
     0.995 to fp32 with 8-bit per-channel weights and 0.997 with 7-bit; per matrix, one scale
-    cannot spare the bit (0.989 with 8 bits, 0.968 with 7), so per-matrix weights stay 8-bit."""
-    return per_channel and cpu.int8_saturates()
+    cannot spare the bit (0.989 with 8 bits, 0.968 with 7), so per-matrix weights stay 8-bit.
+
+    `RAG_INT8_BITS=7` (or 8) overrides the CPU check: to calibrate the 7-bit export on a CPU with
+    VNNI (its integer sums are exact there too, so it scores as on AVX2), or where a virtual
+    machine hides the CPU's flags."""
+    bits = os.environ.get(INT8_BITS_ENV, "").strip()
+    if bits not in ("", "7", "8"):
+        raise ValueError(f"{INT8_BITS_ENV}={bits!r}: use 7 or 8, or leave it unset to follow the CPU")
+    return per_channel and (bits == "7" if bits else cpu.int8_saturates())
 
 
 def int8_tag(per_channel: bool = True) -> str:

@@ -62,10 +62,13 @@ def recipe_name(precision: ReaderPrecision | str = ReaderPrecision.INT8) -> str:
 
 
 def calibrated_threshold(record: dict, precision: ReaderPrecision | str = ReaderPrecision.INT8) -> float:
-    """The no-answer threshold calibrated for `precision` (train_reader.py calibrate --precision):
-    the record's `threshold` is int8's, another precision's is under `other_precisions`; a reader
-    calibrated for one precision only (or none: hub readers, 0) uses that one."""
-    other = record.get("other_precisions", {}).get(ReaderPrecision.parse(precision).value, {})
+    """The no-answer threshold calibrated for `precision` as this CPU exports it (train_reader.py
+    calibrate --precision): the record's `threshold` is 8-bit int8's; fp32's and 7-bit int8's are
+    under `other_precisions`, by recipe name ("fp32", "int8pc7"); a reader calibrated for one
+    recipe only (or none: hub readers, 0) uses that one."""
+    precision = ReaderPrecision.parse(precision)
+    others = record.get("other_precisions", {})
+    other = others.get(recipe_name(precision)) or others.get(precision.value, {})
     return float(other.get("threshold", record.get("threshold", 0.0)))
 
 

@@ -1,6 +1,8 @@
 from pathlib import Path
 
-from rag import cpu
+import pytest
+
+from rag import cpu, onnx_export
 from rag.report import machine
 
 ZEN3 = "fpu sse2 avx f16c avx2 bmi2"
@@ -25,3 +27,17 @@ def test_int8_saturates_only_on_avx2_without_a_dot_product_instruction(tmp_path:
     assert not cpu.int8_saturates(_cpuinfo(tmp_path, "vnni", "Xeon", VNNI))
     assert not cpu.int8_saturates(_cpuinfo(tmp_path, "avxvnni", "Core", ZEN3 + " avx_vnni"))
     assert not cpu.int8_saturates(tmp_path / "missing")  # not x86 Linux: nothing known to saturate
+
+
+def test_the_int8_weight_width_follows_the_cpu_unless_rag_int8_bits_says(monkeypatch):
+    monkeypatch.setattr(cpu, "int8_saturates", lambda: True)
+    assert onnx_export.seven_bit(per_channel=True) and onnx_export.int8_tag() == "7"
+    assert not onnx_export.seven_bit(per_channel=False)  # one scale per matrix cannot spare the bit
+    monkeypatch.setenv(onnx_export.INT8_BITS_ENV, "8")
+    assert not onnx_export.seven_bit(per_channel=True) and onnx_export.int8_tag() == ""
+    monkeypatch.setattr(cpu, "int8_saturates", lambda: False)
+    monkeypatch.setenv(onnx_export.INT8_BITS_ENV, "7")
+    assert onnx_export.seven_bit(per_channel=True) and not onnx_export.seven_bit(per_channel=False)
+    monkeypatch.setenv(onnx_export.INT8_BITS_ENV, "4")
+    with pytest.raises(ValueError, match="use 7 or 8"):
+        onnx_export.seven_bit(per_channel=True)

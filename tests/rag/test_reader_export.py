@@ -6,6 +6,7 @@ import pytest
 
 from rag import Config, KnowledgeBase
 from rag.offline_model import ensure_model
+from rag.onnx_export import INT8_BITS_ENV
 from rag.reader_export import (
     WEIGHTS_FILE,
     assemble,
@@ -46,11 +47,16 @@ def test_a_transformers_qa_folder_serves_as_reader(qa_folder, precision, news_kb
     assert kb.document(a.citations[0].doc_id)[a.citations[0].start : a.citations[0].end] == a.citations[0].quote
 
 
-def test_each_precision_has_its_own_calibrated_threshold():
+def test_each_precision_has_its_own_calibrated_threshold(monkeypatch):
     record = {"threshold": -7.0, "other_precisions": {"fp32": {"threshold": -5.0}}}
     assert calibrated_threshold(record, "int8") == -7.0 and calibrated_threshold(record, "fp32") == -5.0
     assert calibrated_threshold({"threshold": -7.0}, "fp32") == -7.0  # calibrated for one precision only
     assert calibrated_threshold({}, "fp32") == 0.0  # hub readers: answer when a span beats "no answer"
+    record["other_precisions"]["int8pc7"] = {"threshold": -6.0}  # 7-bit int8 weights (AVX2-only CPUs)
+    monkeypatch.setenv(INT8_BITS_ENV, "7")
+    assert calibrated_threshold(record, "int8") == -6.0 and calibrated_threshold(record, "fp32") == -5.0
+    monkeypatch.setenv(INT8_BITS_ENV, "8")
+    assert calibrated_threshold(record, "int8") == -7.0
     shipped = shipped_info()
     assert calibrated_threshold(shipped, "fp32") == shipped["other_precisions"]["fp32"]["threshold"]
     with pytest.raises(ValueError, match="int8, fp32"):
