@@ -7,7 +7,7 @@ import platform
 import time
 from pathlib import Path
 
-from . import cpu
+from . import cpu, onnx_export
 
 HEADLINE = [
     "hit@1",
@@ -36,6 +36,7 @@ def machine() -> str:
 
     return (
         f"{platform.machine()} {os.cpu_count()} cores, {cpu.describe()}, "
+        f"per-channel int8 weights {7 if onnx_export.seven_bit(per_channel=True) else 8}-bit, "
         f"Python {platform.python_version()}, {platform.system()}"
     )
 

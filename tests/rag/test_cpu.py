@@ -19,7 +19,7 @@ def test_the_cpu_line_names_the_model_and_the_int8_features_it_has(tmp_path: Pat
     assert cpu.describe(_cpuinfo(tmp_path, "a", "Test CPU 9000", VNNI)) == "Test CPU 9000 (avx2, avx512f, avx512_vnni)"
     assert cpu.describe(_cpuinfo(tmp_path, "b", "Old CPU", "fpu sse2")).startswith("Old CPU (none of avx2/")
     assert cpu.describe(tmp_path / "missing")  # the platform's processor name, or "unknown CPU"
-    assert "cores" in machine()
+    assert "cores" in machine() and "int8 weights" in machine()
 
 
 def test_int8_saturates_only_on_avx2_without_a_dot_product_instruction(tmp_path: Path):
