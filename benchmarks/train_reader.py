@@ -926,16 +926,16 @@ def stage_calibrate() -> None:
         "utility": utility,
     }
     record = json.loads(INFO_FILE.read_text("utf-8"))
+    recipe = recipe_name(PRECISION)  # "int8pc7" where int8 weights are 7-bit (`onnx_export.seven_bit`)
     calibration = {
         "data": "DRCD validation articles (+ swapped-entity questions) and the bundled dev split",
         "rule": "maximise mean(F1 if answerable else abstained) with false abstention <= "
         f"{MAX_FALSE_ABSTENTION:.0%} on the answerable questions",
         "reading": f"{always.answer_passages} passages, the best in up to {always.reader_windows} windows "
-        f"of {MAX_TOKENS} tokens; ONNX export {recipe_name(PRECISION)}; "
+        f"of {MAX_TOKENS} tokens; ONNX export {recipe}; "
         f"passages retrieved with encoder {always.to_dict()['backend']}",
         **figures,
     }
-    recipe = recipe_name(PRECISION)  # "int8pc7" where int8 weights are 7-bit (`onnx_export.seven_bit`)
     if recipe == EXPORT_RECIPES[ReaderPrecision.INT8].name:  # the record's own threshold
         record["threshold"], record["calibration"] = round(threshold, 3), calibration
     else:  # looked up by `reader_export.calibrated_threshold`

@@ -66,9 +66,7 @@ def calibrated_threshold(record: dict, precision: ReaderPrecision | str = Reader
     calibrate --precision): the record's `threshold` is 8-bit int8's; fp32's and 7-bit int8's are
     under `other_precisions`, by recipe name ("fp32", "int8pc7"); a reader calibrated for one
     recipe only (or none: hub readers, 0) uses that one."""
-    precision = ReaderPrecision.parse(precision)
-    others = record.get("other_precisions", {})
-    other = others.get(recipe_name(precision)) or others.get(precision.value, {})
+    other = record.get("other_precisions", {}).get(recipe_name(precision), {})
     return float(other.get("threshold", record.get("threshold", 0.0)))
 
 
