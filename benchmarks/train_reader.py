@@ -42,6 +42,8 @@ too, which trained 1.5x faster but did worse: see `tried` in reader.json). `--in
 starts from a finished run's checkpoint with a fresh optimiser and schedule (e.g. one more epoch
 at a lower rate: `train --epochs 1 --lr 3e-5 --init-from frozen0-epochs2-lr0.0001`). `--train-seed N`
 trains the same examples from another initial head in another batch order (`train --train-seed 14`).
+`--soup-seeds 14,15` runs `soup export calibrate`: the mean of those finished runs' trained weights
+(a uniform weight soup, own checkpoint), one model's cost at answer time.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ ATTRIBUTE_SHARE = 0.0  # --attribute-swaps sets 0.3
 SYNONYM_SHARE = 0.0  # --synonym-positives sets 0.3
 SPLIT_PUNCTUATION = False  # --split-punctuation: punctuation is a token of its own (reader_export.PUNCTUATION_SPLIT)
 ALL_ANSWERS = False  # --all-answers: train towards every annotator's span, not only the first one's
+SOUP: tuple[int, ...] = ()  # --soup-seeds: finished runs (train seeds) whose trained weights the soup stage averages
 TEACHERS: tuple[str, ...] = ()  # --distill: finished runs' checkpoints whose mean span scores the student also learns
 DISTILL_WEIGHT = 0.5  # share of the loss that is the teachers' (the rest is the gold span's)
 TEMPERATURE = 2.0  # softens the teachers' and the student's span distributions for that share
@@ -562,16 +565,21 @@ def stage_cache() -> None:
             bar.update(len(ids))
 
 
-def setting() -> str:
-    """Checkpoints and timings are kept per setting, so an experiment never resumes from another's state."""
+def setting(train_seed: int | None = None) -> str:
+    """Checkpoints and timings are kept per setting, so an experiment never resumes from another's state.
+
+    `train_seed` names one run of this setting (the soup stage's ingredients); otherwise the
+    setting is this process's: its --train-seed, or the soup of --soup-seeds."""
+    seed = TRAIN_SEED if train_seed is None else train_seed
     return (
         f"frozen{FROZEN}-epochs{EPOCHS}-lr{LR:g}"
         + (f"-from-{INIT}" if INIT else "")
         + (f"-attribute{ATTRIBUTE_SHARE:g}" if ATTRIBUTE_SHARE else "")
         + (f"-synonyms{SYNONYM_SHARE:g}" if SYNONYM_SHARE else "")
-        + (f"-seed{TRAIN_SEED}" if TRAIN_SEED != SEED else "")
+        + (f"-seed{seed}" if seed != SEED and not (SOUP and train_seed is None) else "")
         + ("-all-answers" if ALL_ANSWERS else "")
         + (f"-distill{_teacher_tag()}" if TEACHERS else "")
+        + ("-soup" + "-".join(map(str, SOUP)) if SOUP and train_seed is None else "")
     )
 
 
@@ -589,6 +597,8 @@ def stage_train() -> None:
     import torch
     from tqdm import tqdm
 
+    if SOUP:
+        raise SystemExit("a soup is averaged from finished runs, not trained: run `soup export calibrate`")
     feats = dict(np.load(WORK / "features.npz"))
     hidden = np.load(WORK / f"hidden{FROZEN}.npy", mmap_mode="r")
     keep = np.where(feats["mask"].sum(1) > 0)[0]
@@ -819,6 +829,37 @@ def _delta_tensors(state: dict) -> dict:
     return out
 
 
+def stage_soup() -> None:
+    """A uniform weight soup (Wortsman et al. 2022): the mean of finished runs' trained layers and head.
+
+    Runs of one setting differ only by train seed (initial head, batch order) and start from the
+    same e5-small layers, so their weights average into one model: one forward pass at answer
+    time, where a logit ensemble of the same runs costs one per run."""
+    import torch
+
+    if not SOUP:  # not a soup: nothing to average (as `teach` without teachers)
+        return
+    if len(SOUP) < 2:
+        raise SystemExit("soup: name two or more finished runs' train seeds, e.g. --soup-seeds 14,15")
+    states = []
+    for seed in SOUP:
+        path = WORK / f"checkpoint-{setting(seed)}.pt"
+        if not path.exists():
+            raise SystemExit(f"soup: {path} is missing; train that run first (train --train-seed {seed})")
+        states.append(torch.load(path, weights_only=False))
+    if len({s["step"] for s in states}) > 1:
+        raise SystemExit(f"soup: the runs stopped at different steps {[s['step'] for s in states]}; finish them first")
+    soup = {
+        part: {k: torch.stack([s[part][k].float() for s in states]).mean(0) for k in states[0][part]}
+        for part in ("layers", "head")
+    }
+    torch.save({**soup, "step": states[0]["step"], "soup_of": list(SOUP)}, checkpoint_file())
+    seconds = [WORK / f"seconds-{setting(seed)}.json" for seed in SOUP]
+    train_seconds = sum(json.loads(f.read_text()).get("train", 0) for f in seconds if f.exists())
+    (WORK / f"seconds-{setting()}.json").write_text(json.dumps({"train": train_seconds}))
+    log(f"soup of train seeds {list(SOUP)} ({states[0]['step']} steps each) → {checkpoint_file().name}")
+
+
 def stage_export() -> None:
     """The trained layers and head, fp16, as `BertForQuestionAnswering` keys."""
     import torch
@@ -848,7 +889,8 @@ def stage_export() -> None:
         "batch": BATCH,
         "lr": LR,
         "seed": SEED,
-        **({"train_seed": TRAIN_SEED} if TRAIN_SEED != SEED else {}),
+        **({"train_seed": TRAIN_SEED} if TRAIN_SEED != SEED and not SOUP else {}),
+        **({"soup_of_train_seeds": state["soup_of"]} if "soup_of" in state else {}),
         **(
             {"distilled_from": list(TEACHERS), "distill_weight": DISTILL_WEIGHT, "temperature": TEMPERATURE}
             if TEACHERS
@@ -952,6 +994,7 @@ STAGES = {
     "cache": stage_cache,
     "teach": stage_teach,
     "train": stage_train,
+    "soup": stage_soup,
     "export": stage_export,
     "calibrate": stage_calibrate,
 }
@@ -968,6 +1011,11 @@ def main() -> None:
         type=int,
         default=TRAIN_SEED,
         help="another initial head and batch order over the same examples (own checkpoint)",
+    )
+    parser.add_argument(
+        "--soup-seeds",
+        default="",
+        help="soup stage: comma-separated train seeds of finished runs of this setting to average, e.g. 14,15",
     )
     parser.add_argument(
         "--init-from",
@@ -1015,6 +1063,7 @@ def main() -> None:
         TRAIN_SEED=args.train_seed,
         PRECISION=ReaderPrecision.parse(args.precision),
         TEACHERS=tuple(t.strip() for t in args.distill.split(",") if t.strip()),
+        SOUP=tuple(int(t) for t in args.soup_seeds.split(",") if t.strip()),
     )
     if args.attribute_swaps:
         globals().update(ATTRIBUTE_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-attribute"))
@@ -1024,7 +1073,8 @@ def main() -> None:
         globals().update(SPLIT_PUNCTUATION=True, WORK=WORK.with_name(WORK.name + "-punct"))
     if args.all_answers:
         globals().update(ALL_ANSWERS=True, WORK=WORK.with_name(WORK.name + "-answers"))
-    for name in args.stages or STAGES:
+    default_stages = ["soup", "export", "calibrate"] if SOUP else list(STAGES)
+    for name in args.stages or default_stages:
         t = time.time()
         log(f"stage {name}")
         STAGES[name]()

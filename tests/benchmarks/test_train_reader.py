@@ -26,3 +26,28 @@ def test_annotation_shares_weigh_agreeing_annotators():
     shares = train_reader._annotation_shares(np.array([[3, 3, 5], [-1, -1, -1]]), np.array([3, 0]), 8)
     assert shares[0, 3].item() == pytest.approx(2 / 3) and shares[0, 5].item() == pytest.approx(1 / 3)
     assert shares[1, 0].item() == 1.0  # no annotation aligned: the first one's token (here no answer)
+
+
+def test_soup_averages_finished_runs_and_refuses_unfinished_or_missing_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_reader, "WORK", tmp_path)
+    monkeypatch.setattr(train_reader, "SOUP", (14, 15))
+
+    def run(seed, value, step=1440):
+        state = {"layers": {"0.w": torch.full((2,), value)}, "head": {"weight": torch.full((1,), value)}, "step": step}
+        torch.save(state, tmp_path / f"checkpoint-{train_reader.setting(seed)}.pt")
+        (tmp_path / f"seconds-{train_reader.setting(seed)}.json").write_text('{"train": 100}')
+
+    run(14, 1.0)
+    with pytest.raises(SystemExit, match="train --train-seed 15"):
+        train_reader.stage_soup()
+    run(15, 3.0, step=700)
+    with pytest.raises(SystemExit, match="different steps"):
+        train_reader.stage_soup()
+    run(15, 3.0)
+    train_reader.stage_soup()
+    soup = torch.load(train_reader.checkpoint_file(), weights_only=False)
+    assert train_reader.checkpoint_file().name.endswith("-soup14-15.pt")
+    assert soup["layers"]["0.w"].tolist() == [2.0, 2.0] and soup["head"]["weight"].item() == 2.0
+    assert soup["soup_of"] == [14, 15] and soup["step"] == 1440
+    with pytest.raises(SystemExit, match="not trained"):
+        train_reader.stage_train()
