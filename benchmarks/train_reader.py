@@ -1002,7 +1002,7 @@ STAGES = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("stages", nargs="*", choices=[*STAGES, []], default=list(STAGES))
+    parser.add_argument("stages", nargs="*", choices=[*STAGES, []], default=[])  # none: every stage
     parser.add_argument("--frozen", type=int, default=FROZEN, help="lower encoder layers kept as in e5-small")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--lr", type=float, default=LR)
