@@ -51,3 +51,19 @@ def test_soup_averages_finished_runs_and_refuses_unfinished_or_missing_ones(tmp_
     assert soup["soup_of"] == [14, 15] and soup["step"] == 1440
     with pytest.raises(SystemExit, match="not trained"):
         train_reader.stage_train()
+
+
+def test_no_stage_named_runs_every_stage_and_a_soup_runs_only_its_own(tmp_path, monkeypatch):
+    ran = []
+    for name in ("WORK", "FROZEN", "EPOCHS", "LR", "INIT", "TRAIN_SEED", "PRECISION", "TEACHERS", "SOUP"):
+        monkeypatch.setattr(train_reader, name, getattr(train_reader, name))  # main() sets them; restored after
+    monkeypatch.setattr(train_reader, "WORK", tmp_path)
+    for name in train_reader.STAGES:
+        monkeypatch.setitem(train_reader.STAGES, name, lambda name=name: ran.append(name))
+    monkeypatch.setattr(sys, "argv", ["train_reader.py"])
+    train_reader.main()
+    assert ran == list(train_reader.STAGES)
+    ran.clear()
+    monkeypatch.setattr(sys, "argv", ["train_reader.py", "--soup-seeds", "14,15"])
+    train_reader.main()
+    assert ran == ["soup", "export", "calibrate"]
