@@ -914,19 +914,13 @@ def stage_export() -> None:
     log(f"wrote {WEIGHTS_FILE} ({record['bytes'] / 1e6:.1f} MB, sha256 {record['sha256'][:12]})")
 
 
-def stage_calibrate() -> None:
-    """Pick the no-answer threshold end to end: DRCD validation questions (+ swapped) and the bundled dev split.
-
-    For 8-bit int8 it is the record's `threshold`; fp32's, and 7-bit int8's (`RAG_INT8_BITS=7`, or
-    an AVX2-only CPU), go under `other_precisions` by recipe name (each export scores spans a
-    little differently)."""
+def calibration_cases(reader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every calibration question read always answering: the best span's score, its short answer's F1
+    (0 for unanswerable questions) and whether it is answerable — DRCD validation questions
+    (+ swapped) and the bundled dev split, in a fixed order (so two readers' cases pair up)."""
     from rag.evaluation import f1, load_dataset
-    from rag.reader import Reader
     from rag.reader_composer import ReaderComposer
-    from rag.reader_export import ensure_reader
 
-    logging.disable(logging.WARNING)
-    reader = Reader(ensure_reader("default", PRECISION), MAX_TOKENS, PRECISION)
     always = Config(reader_threshold=-1e9)  # always answer, so every question's score is seen
     cases = []  # (best span's score, F1 of its span, answerable)
     drcd = read_squad(SOURCES["drcd"])
@@ -944,23 +938,58 @@ def stage_calibrate() -> None:
     for it in bundled.split("dev"):
         ans = qkb.answer(it.question)
         cases.append((ans.score, f1(ans.short or "", it.answers) if it.answers else 0.0, bool(it.answers)))
-    scores = np.array([c[0] for c in cases])
-    f1s = np.array([c[1] for c in cases])
-    answerable = np.array([c[2] for c in cases])
-    best = None
-    for t in np.unique(np.round(scores, 2)):
-        answered = scores >= t
-        if (~answered)[answerable].mean() > MAX_FALSE_ABSTENTION:
-            continue
-        utility = np.where(answerable, f1s * answered, ~answered).mean()
-        if best is None or utility > best[0]:
-            best = (float(utility), float(t))
+    return (
+        np.array([c[0] for c in cases]),
+        np.array([c[1] for c in cases]),
+        np.array([c[2] for c in cases], bool),
+    )
+
+
+def pick_threshold(scores: np.ndarray, f1s: np.ndarray, answerable: np.ndarray) -> tuple[float, float] | None:
+    """(utility, threshold) maximising mean(F1 if answered and answerable, 1 if abstained and not) with
+    at most MAX_FALSE_ABSTENTION of the answerable questions turned away; None if no threshold does.
+
+    Candidates are the scores rounded to 0.01; a question is answered when its score >= the
+    threshold; ties go to the lowest threshold. Sorted once and summed cumulatively, so
+    `calibration_noise.py` can re-pick it on thousands of resamples."""
+    order = np.argsort(scores, kind="stable")
+    ranked = scores[order]
+    thresholds = np.unique(np.round(scores, 2))
+    cut = np.searchsorted(ranked, thresholds, side="left")  # questions ranked below `cut` abstain
+
+    def below(values: np.ndarray) -> np.ndarray:
+        return np.concatenate([[0.0], np.cumsum(values[order])])[cut]
+
+    f1_answered = (f1s * answerable).sum() - below(f1s * answerable)
+    false_abstention = below(answerable.astype(float)) / max(1, answerable.sum())
+    utility = (f1_answered + below((~answerable).astype(float))) / len(scores)
+    allowed = np.flatnonzero(false_abstention <= MAX_FALSE_ABSTENTION)
+    if not len(allowed):
+        return None
+    best = allowed[np.argmax(utility[allowed])]
+    return float(utility[best]), float(thresholds[best])
+
+
+def stage_calibrate() -> None:
+    """Pick the no-answer threshold end to end: DRCD validation questions (+ swapped) and the bundled dev split.
+
+    For 8-bit int8 it is the record's `threshold`; fp32's, and 7-bit int8's (`RAG_INT8_BITS=7`, or
+    an AVX2-only CPU), go under `other_precisions` by recipe name (each export scores spans a
+    little differently)."""
+    from rag.reader import Reader
+    from rag.reader_export import ensure_reader
+
+    logging.disable(logging.WARNING)
+    reader = Reader(ensure_reader("default", PRECISION), MAX_TOKENS, PRECISION)
+    scores, f1s, answerable = calibration_cases(reader)
+    defaults = Config()  # what `calibration_cases` reads with, apart from its threshold
+    best = pick_threshold(scores, f1s, answerable)
     if best is None:
         raise SystemExit("no threshold keeps false abstention within bounds; check the calibration data")
     utility, threshold = best
     answered = scores >= threshold
     figures = {
-        "questions": len(cases),
+        "questions": len(scores),
         "answerable": int(answerable.sum()),
         "short_f1_answerable": float((f1s * answered)[answerable].mean()),
         "false_abstention": float((~answered)[answerable].mean()),
@@ -973,9 +1002,9 @@ def stage_calibrate() -> None:
         "data": "DRCD validation articles (+ swapped-entity questions) and the bundled dev split",
         "rule": "maximise mean(F1 if answerable else abstained) with false abstention <= "
         f"{MAX_FALSE_ABSTENTION:.0%} on the answerable questions",
-        "reading": f"{always.answer_passages} passages, the best in up to {always.reader_windows} windows "
+        "reading": f"{defaults.answer_passages} passages, the best in up to {defaults.reader_windows} windows "
         f"of {MAX_TOKENS} tokens; ONNX export {recipe}; "
-        f"passages retrieved with encoder {always.to_dict()['backend']}",
+        f"passages retrieved with encoder {defaults.to_dict()['backend']}",
         **figures,
     }
     if recipe == EXPORT_RECIPES[ReaderPrecision.INT8].name:  # the record's own threshold

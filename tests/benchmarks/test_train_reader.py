@@ -67,3 +67,34 @@ def test_no_stage_named_runs_every_stage_and_a_soup_runs_only_its_own(tmp_path, 
     monkeypatch.setattr(sys, "argv", ["train_reader.py", "--soup-seeds", "14,15"])
     train_reader.main()
     assert ran == ["soup", "export", "calibrate"]
+
+
+def test_pick_threshold_matches_trying_every_threshold_and_respects_the_false_abstention_bound():
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        answerable = rng.random(120) < 0.6
+        scores = np.round(rng.normal(size=120) * 4 + 3 * answerable, 3)
+        f1s = np.where(answerable, rng.random(120).round(2), 0.0)
+        best = None  # the rule, tried threshold by threshold
+        for t in np.unique(np.round(scores, 2)):
+            answered = scores >= t
+            if (~answered)[answerable].mean() > train_reader.MAX_FALSE_ABSTENTION:
+                continue
+            utility = np.where(answerable, f1s * answered, ~answered).mean()
+            if best is None or utility > best[0]:
+                best = (utility, t)
+        utility, threshold = train_reader.pick_threshold(scores, f1s, answerable)
+        assert utility == pytest.approx(best[0]) and threshold == best[1]
+    assert train_reader.pick_threshold(np.array([1.0, 2.0]), np.array([1.0, 1.0]), np.array([True, True])) == (
+        1.0,
+        1.0,
+    )
+
+
+def test_calibration_noise_auc_counts_ties_half():
+    import calibration_noise
+
+    answerable = np.array([True, True, False, False])
+    assert calibration_noise.auc(np.array([3.0, 2.0, 1.0, 0.0]), answerable) == 1.0
+    assert calibration_noise.auc(np.array([1.0, 1.0, 1.0, 1.0]), answerable) == 0.5
+    assert calibration_noise.auc(np.array([0.0, 1.0, 2.0, 3.0]), answerable) == 0.0

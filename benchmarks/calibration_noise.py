@@ -1,0 +1,115 @@
+"""How sure the calibration data is that one reader abstains better than another: a paired bootstrap.
+
+    python benchmarks/calibration_noise.py ~/.cache/rag/models/reader-<sha16>-int8pc [more exports ...]
+
+Why: `train_reader.py calibrate` picks each reader's threshold on 374 questions (236 answerable,
+138 not) and reports one utility; seeds of one setting have differed by 0.03–0.08 there, so a
+difference between two readers means little without its spread. Each export reads the same
+calibration questions always answering (`train_reader.calibration_cases`; cached per export in
+the training work folder); then, on each of 2,000 resamples of the questions (the same resample
+for every export, so the comparison is paired), every export's threshold is picked again by the
+calibration rule (`train_reader.pick_threshold`) and its utility recorded. Printed per export:
+the utility and threshold on all questions, the AUC of its score (answerable above unanswerable,
+which needs no threshold), the 95% interval of its utility, and — against the first export — the
+95% intervals of the utility and AUC differences, and the share of resamples in which its
+utility is ahead.
+Tuning data only: the DRCD validation articles (+ swaps) and the bundled dev split.
+"""
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import train_reader
+
+from rag.config import Config
+from rag.reader import Reader
+from rag.report import markdown_table
+
+RESAMPLES = 2000
+
+
+def auc(scores: np.ndarray, answerable: np.ndarray) -> float:
+    """P(an answerable question outscores an unanswerable one), ties counting half (Mann–Whitney)."""
+    pos, neg = scores[answerable][:, None], scores[~answerable][None, :]
+    return float(((pos > neg) + 0.5 * (pos == neg)).mean())
+
+
+def cases(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The export's calibration cases, read once and kept beside the validation questions they came from."""
+    validation = train_reader.WORK / "validation.jsonl"
+    if not validation.exists():
+        raise SystemExit(f"{validation} is missing: run `python benchmarks/train_reader.py prepare` first")
+    tag = hashlib.sha256(validation.read_bytes()).hexdigest()[:8]
+    cached = train_reader.WORK / f"calibration-cases-{folder.name}-{tag}.npz"
+    if cached.exists():
+        data = np.load(cached)
+        return data["scores"], data["f1s"], data["answerable"]
+    defaults = Config()
+    scores, f1s, answerable = train_reader.calibration_cases(
+        Reader(folder, defaults.reader_max_tokens, defaults.reader_precision)
+    )
+    np.savez(cached, scores=scores, f1s=f1s, answerable=answerable)
+    return scores, f1s, answerable
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("exports", nargs="+", type=Path, help="reader export folders; the first is the baseline")
+    parser.add_argument("--resamples", type=int, default=RESAMPLES)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    missing = [str(p) for p in args.exports if not (p / "tokenizer.json").exists()]
+    if missing:
+        raise SystemExit(f"not a reader export (no tokenizer.json): {', '.join(missing)}; `rag cache` lists them")
+    logging.disable(logging.WARNING)
+    read = [cases(folder) for folder in args.exports]
+    if any(not np.array_equal(r[2], read[0][2]) for r in read):
+        raise SystemExit("the exports were read on different calibration questions; delete the cached cases")
+    n = len(read[0][0])
+    rng = np.random.default_rng(args.seed)
+    utilities = np.full((len(read), args.resamples), np.nan)
+    aucs = np.full((len(read), args.resamples), np.nan)
+    for b in range(args.resamples):
+        rows = rng.integers(0, n, n)
+        for k, (scores, f1s, answerable) in enumerate(read):
+            best = train_reader.pick_threshold(scores[rows], f1s[rows], answerable[rows])
+            utilities[k, b] = best[0] if best else np.nan
+            aucs[k, b] = auc(scores[rows], answerable[rows])
+    table = []
+    for k, (folder, (scores, f1s, answerable)) in enumerate(zip(args.exports, read)):
+        best = train_reader.pick_threshold(scores, f1s, answerable)
+        low, high = np.nanpercentile(utilities[k], [2.5, 97.5])
+        row = {
+            "export": folder.name,
+            "utility": round(best[0], 3) if best else None,
+            "threshold": round(best[1], 2) if best else None,
+            "AUC": round(auc(scores, answerable), 3),
+            "utility 95%": f"{low:.3f}–{high:.3f}",
+        }
+        if k:
+            diff = utilities[k] - utilities[0]
+            d_low, d_high = np.nanpercentile(diff, [2.5, 97.5])
+            row["utility vs first 95%"] = f"{d_low:+.3f} to {d_high:+.3f}"
+            row["ahead of first"] = f"{np.nanmean(diff > 0):.0%}"
+            a_low, a_high = np.percentile(aucs[k] - aucs[0], [2.5, 97.5])
+            row["AUC vs first 95%"] = f"{a_low:+.3f} to {a_high:+.3f}"
+        else:
+            row["utility vs first 95%"] = row["ahead of first"] = row["AUC vs first 95%"] = "–"
+        table.append(row)
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    print(f"{n} questions ({int(read[0][2].sum())} answerable), {args.resamples} paired resamples")
+    print("\n".join(markdown_table(list(table[0]), [list(r.values()) for r in table])))
+
+
+if __name__ == "__main__":
+    main()
