@@ -13,6 +13,10 @@ the utility and threshold on all questions, the AUC of its score (answerable abo
 which needs no threshold), the 95% interval of its utility, and — against the first export — the
 95% intervals of the utility and AUC differences, and the share of resamples in which its
 utility is ahead.
+Also, the same for real questions the documents cannot answer: the DRCD validation questions
+asked of an index without their gold paragraphs (`train_reader.paragraph_removed_scores`) — the
+AUC of the answerable calibration questions against them, and the share turned away at the
+export's calibrated threshold (not used to pick it).
 Tuning data only: the DRCD validation articles (+ swaps) and the bundled dev split.
 """
 
@@ -44,8 +48,15 @@ def auc(scores: np.ndarray, answerable: np.ndarray) -> float:
     return float(((pos > neg) + 0.5 * (pos == neg)).mean())
 
 
-def cases(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The export's calibration cases, read once and kept beside the validation questions they came from."""
+def removed_auc(scores: np.ndarray, answerable: np.ndarray, removed: np.ndarray) -> float:
+    """AUC of the answerable calibration questions against the paragraph-removed ones."""
+    both = np.concatenate([scores[answerable], removed])
+    return auc(both, np.arange(len(both)) < answerable.sum())
+
+
+def cases(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The export's calibration cases and its scores on the paragraph-removed questions, read once
+    and kept beside the validation questions they came from."""
     validation = train_reader.WORK / "validation.jsonl"
     if not validation.exists():
         raise SystemExit(f"{validation} is missing: run `python benchmarks/train_reader.py prepare` first")
@@ -53,13 +64,13 @@ def cases(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cached = train_reader.WORK / f"calibration-cases-{folder.name}-{tag}.npz"
     if cached.exists():
         data = np.load(cached)
-        return data["scores"], data["f1s"], data["answerable"]
+        return data["scores"], data["f1s"], data["answerable"], data["removed"]
     defaults = Config()
-    scores, f1s, answerable = train_reader.calibration_cases(
-        Reader(folder, defaults.reader_max_tokens, defaults.reader_precision)
-    )
-    np.savez(cached, scores=scores, f1s=f1s, answerable=answerable)
-    return scores, f1s, answerable
+    reader = Reader(folder, defaults.reader_max_tokens, defaults.reader_precision)
+    scores, f1s, answerable = train_reader.calibration_cases(reader)
+    removed = train_reader.paragraph_removed_scores(reader)
+    np.savez(cached, scores=scores, f1s=f1s, answerable=answerable, removed=removed)
+    return scores, f1s, answerable, removed
 
 
 def main() -> None:
@@ -73,20 +84,22 @@ def main() -> None:
         raise SystemExit(f"not a reader export (no tokenizer.json): {', '.join(missing)}; `rag cache` lists them")
     logging.disable(logging.WARNING)
     read = [cases(folder) for folder in args.exports]
-    if any(not np.array_equal(r[2], read[0][2]) for r in read):
+    if any(not np.array_equal(r[2], read[0][2]) or len(r[3]) != len(read[0][3]) for r in read):
         raise SystemExit("the exports were read on different calibration questions; delete the cached cases")
-    n = len(read[0][0])
+    n, m = len(read[0][0]), len(read[0][3])
     rng = np.random.default_rng(args.seed)
     utilities = np.full((len(read), args.resamples), np.nan)
     aucs = np.full((len(read), args.resamples), np.nan)
+    removed_aucs = np.full((len(read), args.resamples), np.nan)
     for b in range(args.resamples):
-        rows = rng.integers(0, n, n)
-        for k, (scores, f1s, answerable) in enumerate(read):
+        rows, others = rng.integers(0, n, n), rng.integers(0, m, m)
+        for k, (scores, f1s, answerable, removed) in enumerate(read):
             best = train_reader.pick_threshold(scores[rows], f1s[rows], answerable[rows])
             utilities[k, b] = best[0] if best else np.nan
             aucs[k, b] = auc(scores[rows], answerable[rows])
+            removed_aucs[k, b] = removed_auc(scores[rows], answerable[rows], removed[others])
     table = []
-    for k, (folder, (scores, f1s, answerable)) in enumerate(zip(args.exports, read)):
+    for k, (folder, (scores, f1s, answerable, removed)) in enumerate(zip(args.exports, read)):
         best = train_reader.pick_threshold(scores, f1s, answerable)
         low, high = np.nanpercentile(utilities[k], [2.5, 97.5])
         row = {
@@ -95,6 +108,8 @@ def main() -> None:
             "threshold": round(best[1], 2) if best else None,
             "AUC": round(auc(scores, answerable), 3),
             "utility 95%": f"{low:.3f}–{high:.3f}",
+            "AUC, paragraph removed": round(removed_auc(scores, answerable, removed), 3),
+            "abstains, paragraph removed": f"{np.mean(removed < best[1]):.0%}" if best else None,
         }
         if k:
             diff = utilities[k] - utilities[0]
@@ -103,11 +118,18 @@ def main() -> None:
             row["ahead of first"] = f"{np.nanmean(diff > 0):.0%}"
             a_low, a_high = np.percentile(aucs[k] - aucs[0], [2.5, 97.5])
             row["AUC vs first 95%"] = f"{a_low:+.3f} to {a_high:+.3f}"
+            r_low, r_high = np.percentile(removed_aucs[k] - removed_aucs[0], [2.5, 97.5])
+            row["AUC, paragraph removed, vs first 95%"] = f"{r_low:+.3f} to {r_high:+.3f}"
         else:
-            row["utility vs first 95%"] = row["ahead of first"] = row["AUC vs first 95%"] = "–"
+            for key in ("utility vs first 95%", "ahead of first", "AUC vs first 95%"):
+                row[key] = "–"
+            row["AUC, paragraph removed, vs first 95%"] = "–"
         table.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
-    print(f"{n} questions ({int(read[0][2].sum())} answerable), {args.resamples} paired resamples")
+    print(
+        f"{n} calibration questions ({int(read[0][2].sum())} answerable), {m} paragraph-removed questions, "
+        f"{args.resamples} paired resamples"
+    )
     print("\n".join(markdown_table(list(table[0]), [list(r.values()) for r in table])))
 
 

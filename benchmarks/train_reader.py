@@ -945,6 +945,38 @@ def calibration_cases(reader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
+def paragraph_removed_scores(reader) -> np.ndarray:
+    """Real questions the documents cannot answer: each DRCD validation question asked of an index
+    that lacks the validation questions' gold paragraphs (the rest of every article stays), read
+    always answering; the best span's score per question.
+
+    Unlike the swaps, these are the annotators' own questions on the topic of what is indexed.
+    A question is dropped when one of its gold answers still appears in a passage the reader is
+    given (it may be answerable from another paragraph)."""
+    from rag.reader_composer import ReaderComposer
+
+    always = Config(reader_threshold=-1e9)
+    drcd = read_squad(SOURCES["drcd"])
+    records = {rec["qid"]: rec for rec in questions("drcd")}
+    asked = [
+        json.loads(line)
+        for line in (WORK / "validation.jsonl").read_text("utf-8").splitlines()
+        if json.loads(line)["kind"] == "positive"
+    ]
+    removed = {records[ex["qid"]]["doc_id"] for ex in asked}
+    kept_docs = [d for d in drcd.documents if d.doc_id not in removed]
+    kb = open_eval_index(f"{drcd.name}-validation-paragraphs-removed", kept_docs)
+    kb.composer = ReaderComposer(always, reader)
+    scores = []
+    for ex in asked:
+        answers = [a for a, _ in records[ex["qid"]]["answers"]]
+        passages = kb.search(ex["question"], k=always.answer_passages)
+        if any(a in hit.text for a in answers for hit in passages):
+            continue
+        scores.append(kb.answer(ex["question"]).score)
+    return np.array(scores, float)
+
+
 def pick_threshold(scores: np.ndarray, f1s: np.ndarray, answerable: np.ndarray) -> tuple[float, float] | None:
     """(utility, threshold) maximising mean(F1 if answered and answerable, 1 if abstained and not) with
     at most MAX_FALSE_ABSTENTION of the answerable questions turned away; None if no threshold does.
