@@ -6,9 +6,10 @@ Why: `train_reader.py calibrate` picks each reader's threshold on 374 questions 
 138 not) and reports one utility; seeds of one setting have differed by 0.03–0.08 there, so a
 difference between two readers means little without its spread. Each export reads the same
 calibration questions always answering (`train_reader.calibration_cases`; cached per export in
-the training work folder); then, on each of 2,000 resamples of the questions (the same resample
-for every export, so the comparison is paired), every export's threshold is picked again by the
-calibration rule (`train_reader.pick_threshold`) and its utility recorded. Printed per export:
+the training work folder until the questions or train_reader.py change); then, on each of 2,000
+resamples of the questions (the same resample for every export, so the comparison is paired),
+every export's threshold is picked again by the calibration rule (`train_reader.pick_threshold`)
+and its utility recorded. Printed per export:
 the utility and threshold on all questions, the AUC of its score (answerable above unanswerable,
 which needs no threshold), the 95% interval of its utility, and — against the first export — the
 95% intervals of the utility and AUC differences, and the share of resamples in which its
@@ -60,7 +61,8 @@ def cases(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     validation = train_reader.WORK / "validation.jsonl"
     if not validation.exists():
         raise SystemExit(f"{validation} is missing: run `python benchmarks/train_reader.py prepare` first")
-    tag = hashlib.sha256(validation.read_bytes()).hexdigest()[:8]
+    # the cases depend on the questions and on how train_reader reads them: a change to either reads anew
+    tag = hashlib.sha256(validation.read_bytes() + Path(train_reader.__file__).read_bytes()).hexdigest()[:8]
     cached = train_reader.WORK / f"calibration-cases-{folder.name}-{tag}.npz"
     if cached.exists():
         data = np.load(cached)
@@ -121,9 +123,13 @@ def main() -> None:
             r_low, r_high = np.percentile(removed_aucs[k] - removed_aucs[0], [2.5, 97.5])
             row["AUC, paragraph removed, vs first 95%"] = f"{r_low:+.3f} to {r_high:+.3f}"
         else:
-            for key in ("utility vs first 95%", "ahead of first", "AUC vs first 95%"):
+            for key in (
+                "utility vs first 95%",
+                "ahead of first",
+                "AUC vs first 95%",
+                "AUC, paragraph removed, vs first 95%",
+            ):
                 row[key] = "–"
-            row["AUC, paragraph removed, vs first 95%"] = "–"
         table.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
     print(

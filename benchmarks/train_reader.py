@@ -914,6 +914,11 @@ def stage_export() -> None:
     log(f"wrote {WEIGHTS_FILE} ({record['bytes'] / 1e6:.1f} MB, sha256 {record['sha256'][:12]})")
 
 
+def validation_examples() -> list[dict]:
+    """The held-out DRCD examples `prepare` wrote (positives and swaps), in file order."""
+    return [json.loads(line) for line in (WORK / "validation.jsonl").read_text("utf-8").splitlines()]
+
+
 def calibration_cases(reader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every calibration question read always answering: the best span's score, its short answer's F1
     (0 for unanswerable questions) and whether it is answerable — DRCD validation questions
@@ -927,8 +932,7 @@ def calibration_cases(reader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     kb = open_eval_index(drcd.name, drcd.documents)
     kb.composer = ReaderComposer(always, reader)
     gold = {rec["qid"]: [a for a, _ in rec["answers"]] for rec in questions("drcd")}
-    for line in (WORK / "validation.jsonl").read_text("utf-8").splitlines():
-        ex = json.loads(line)
+    for ex in validation_examples():
         ans = kb.answer(ex["question"])
         positive = ex["kind"] == "positive"
         cases.append((ans.score, f1(ans.short or "", gold[ex["qid"]]) if positive else 0.0, positive))
@@ -958,11 +962,7 @@ def paragraph_removed_scores(reader) -> np.ndarray:
     always = Config(reader_threshold=-1e9)
     drcd = read_squad(SOURCES["drcd"])
     records = {rec["qid"]: rec for rec in questions("drcd")}
-    asked = [
-        json.loads(line)
-        for line in (WORK / "validation.jsonl").read_text("utf-8").splitlines()
-        if json.loads(line)["kind"] == "positive"
-    ]
+    asked = [ex for ex in validation_examples() if ex["kind"] == "positive"]
     removed = {records[ex["qid"]]["doc_id"] for ex in asked}
     kept_docs = [d for d in drcd.documents if d.doc_id not in removed]
     kb = open_eval_index(f"{drcd.name}-validation-paragraphs-removed", kept_docs)
@@ -970,10 +970,10 @@ def paragraph_removed_scores(reader) -> np.ndarray:
     scores = []
     for ex in asked:
         answers = [a for a, _ in records[ex["qid"]]["answers"]]
-        passages = kb.search(ex["question"], k=always.answer_passages)
-        if any(a in hit.text for a in answers for hit in passages):
-            continue
-        scores.append(kb.answer(ex["question"]).score)
+        ans = kb.answer(ex["question"])
+        given = ans.passages[: always.answer_passages]  # what the reader read, best first
+        if not any(a in hit.text for a in answers for hit in given):
+            scores.append(ans.score)
     return np.array(scores, float)
 
 
