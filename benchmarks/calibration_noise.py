@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import train_reader
+from compare_readers import check_exports
 
 from rag.config import Config
 from rag.reader import Reader
@@ -81,9 +82,7 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    missing = [str(p) for p in args.exports if not (p / "tokenizer.json").exists()]
-    if missing:
-        raise SystemExit(f"not a reader export (no tokenizer.json): {', '.join(missing)}; `rag cache` lists them")
+    check_exports(args.exports)
     logging.disable(logging.WARNING)
     read = [cases(folder) for folder in args.exports]
     if any(not np.array_equal(r[2], read[0][2]) or len(r[3]) != len(read[0][3]) for r in read):

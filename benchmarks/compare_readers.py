@@ -33,6 +33,13 @@ from rag.reader_composer import ReaderComposer
 from rag.report import markdown_table
 
 
+def check_exports(folders: list[Path]) -> None:
+    """Stop with the folders that are not reader exports (no tokenizer.json beside the model)."""
+    missing = [str(p) for p in folders if not (p / "tokenizer.json").exists()]
+    if missing:
+        raise SystemExit(f"not a reader export (no tokenizer.json): {', '.join(missing)}; `rag cache` lists them")
+
+
 def tuning_sets() -> dict:
     bundled = load_dataset("qingdao")
     drcd, drcd_items = drcd_validation()
@@ -49,9 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("exports", nargs="+", type=Path, help="reader export folders (model + tokenizer.json)")
     args = parser.parse_args()
-    missing = [str(p) for p in args.exports if not (p / "tokenizer.json").exists()]
-    if missing:
-        raise SystemExit(f"not a reader export (no tokenizer.json): {', '.join(missing)}; `rag cache` lists them")
+    check_exports(args.exports)
     logging.disable(logging.WARNING)
     sets = tuning_sets()
     always = Config(reader_threshold=-1e9)  # no abstention: compare the spans themselves
