@@ -1002,6 +1002,50 @@ def pick_threshold(scores: np.ndarray, f1s: np.ndarray, answerable: np.ndarray) 
     return float(utility[best]), float(thresholds[best])
 
 
+CONFIDENCE_BANDS = (0.0, 0.5, 0.8, 1.0)  # the reply warns below 0.5 (`rag.reply.LOW_CONFIDENCE`)
+
+
+def fit_confidence(scores: np.ndarray, f1s: np.ndarray, answerable: np.ndarray, threshold: float) -> dict:
+    """Platt scaling: the logistic map from a question's best-span score to its answer's F1 (0 when
+    the question is unanswerable), fitted on every calibration question read always answering.
+
+    Soft targets go in as each question twice, weighted F1 as right and 1 - F1 as wrong, so a
+    standard logistic regression fits them. Also reports, over the questions the threshold lets
+    through, how the confidence bands' mean F1 compares with their mean confidence."""
+    from sklearn.linear_model import LogisticRegression
+
+    target = np.where(answerable, f1s, 0.0)
+    x = np.concatenate([scores, scores])[:, None]
+    y = np.concatenate([np.ones(len(scores)), np.zeros(len(scores))])
+    weight = np.concatenate([target, 1.0 - target])
+    model = LogisticRegression(C=1e6, max_iter=1000).fit(x, y, sample_weight=weight)  # C: no shrinkage
+    slope, intercept = float(model.coef_[0, 0]), float(model.intercept_[0])
+    confidence = 1.0 / (1.0 + np.exp(-(slope * scores + intercept)))
+    answered = scores >= threshold
+    bands, gap = [], 0.0
+    for low, high in zip(CONFIDENCE_BANDS, CONFIDENCE_BANDS[1:]):
+        inside = answered & (confidence >= low) & ((confidence < high) | (high == 1.0))
+        if inside.any():
+            said, right = float(confidence[inside].mean()), float(target[inside].mean())
+            bands.append(
+                {
+                    "band": f"{low:g}-{high:g}",
+                    "answered": int(inside.sum()),
+                    "mean_confidence": round(said, 3),
+                    "mean_f1": round(right, 3),
+                }
+            )
+            gap += inside.sum() * abs(said - right)
+    return {
+        "slope": round(slope, 4),
+        "intercept": round(intercept, 4),
+        "fit": "logistic regression of each question's F1 (0 if unanswerable) on its best-span score, "
+        "every calibration question read always answering",
+        "expected_calibration_error_answered": round(gap / max(1, answered.sum()), 3),
+        "bands_answered": bands,
+    }
+
+
 def stage_calibrate() -> None:
     """Pick the no-answer threshold end to end: DRCD validation questions (+ swapped) and the bundled dev split.
 
@@ -1038,6 +1082,7 @@ def stage_calibrate() -> None:
         f"of {MAX_TOKENS} tokens; ONNX export {recipe}; "
         f"passages retrieved with encoder {defaults.to_dict()['backend']}",
         **figures,
+        "confidence": fit_confidence(scores, f1s, answerable, threshold),
     }
     if recipe == EXPORT_RECIPES[ReaderPrecision.INT8].name:  # the record's own threshold
         record["threshold"], record["calibration"] = round(threshold, 3), calibration

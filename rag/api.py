@@ -264,11 +264,12 @@ def _authorized(
 
 
 def _extra(result: Answer) -> dict:
-    """What an OpenAI reply has no field for: citations, the short answer, whether it abstained."""
+    """What an OpenAI reply has no field for: citations, the short answer, whether it abstained, how sure it is."""
     return {
         "citations": [c.to_dict() for c in result.citations],
         "short_answer": result.short,
         "abstained": result.abstained,
+        "confidence": result.confidence,
     }
 
 

@@ -229,6 +229,7 @@ class Record:
     relevant: list[str]
     seconds: float
     verbatim: list[bool] = field(default_factory=list)  # document[start:end] == quote, per citation
+    confidence: float | None = None  # the reader's calibrated confidence in an answer given
 
     def to_dict(self) -> dict:
         return {
@@ -239,6 +240,7 @@ class Record:
             "short": self.short,
             "quote": self.quote,
             "abstained": self.abstained,
+            "confidence": self.confidence,
             "quote_hit": self.quote_hit,
             "retrieved": self.retrieved[:5],
             "relevant": self.relevant,
@@ -291,7 +293,11 @@ def run_qa(kb, items: list[QAItem], mode=None, k: int = 10, progress: bool = Tru
             verbatim = [kb.document(c.doc_id)[c.start : c.end] == c.quote for c in ans.citations]
             # this question's own time: its share of the batched query encoding, its retrieval and its answer step
             seconds = sum(ans.timings.get(name, 0.0) for name in ("encode", "retrieve", "compose"))
-            records.append(Record(it, ans.short, quote, ans.abstained, hit, list(ranking), relevant, seconds, verbatim))
+            records.append(
+                Record(
+                    it, ans.short, quote, ans.abstained, hit, list(ranking), relevant, seconds, verbatim, ans.confidence
+                )
+            )
         bar.update(len(group))
     bar.close()
     wall = time.perf_counter() - t_start
@@ -319,6 +325,7 @@ def run_qa(kb, items: list[QAItem], mode=None, k: int = 10, progress: bool = Tru
         abstained = [r for r in records if r.abstained]
         result["abstention_recall"] = _mean(r.abstained for r in unanswerable)
         result["abstention_precision"] = _mean(r.item.type == "unanswerable" for r in abstained)
+    result.update(confidence_flags(records))
     checks = [ok for r in records for ok in r.verbatim]
     result["verbatim"] = _mean(checks) if checks else 1.0
     latencies = [r.seconds for r in records]
@@ -331,6 +338,21 @@ def run_qa(kb, items: list[QAItem], mode=None, k: int = 10, progress: bool = Tru
         }
     )
     return {"metrics": result, "records": records, "by_type": type_table(records)}
+
+
+def confidence_flags(records: list[Record]) -> dict[str, float]:
+    """How well the low-confidence warning separates the answers given: the share of wrong ones it
+    flags (an unanswerable question answered, or short-answer F1 ≤ 0.5: 67个 for 99个 scores 0.5)
+    and of right ones."""
+    from .reply import LOW_CONFIDENCE
+
+    flagged: dict[str, list[bool]] = {"low_confidence_wrong": [], "low_confidence_right": []}
+    for r in records:
+        if r.abstained or r.confidence is None:
+            continue
+        wrong = not r.item.answers or f1(r.short or "", r.item.answers) <= 0.5
+        flagged["low_confidence_wrong" if wrong else "low_confidence_right"].append(r.confidence < LOW_CONFIDENCE)
+    return {name: _mean(flags) for name, flags in flagged.items() if flags}
 
 
 TYPE_LABELS = {

@@ -31,12 +31,24 @@ class Evidence:
     def text_of(self, doc_id: str) -> str:
         return self.documents[doc_id].text
 
-    def answered(self, short: str | None, citations: list[Citation], score: float | None = None) -> Answer:
+    def answered(
+        self, short: str | None, citations: list[Citation], score: float | None = None, confidence: float | None = None
+    ) -> Answer:
         for c in citations:  # where each quote stands in the original file, when its reader knew
             loc = self.documents[c.doc_id].locate(c.start)
             if loc is not None:
                 c.page, c.section = loc.page, loc.section
-        answer = Answer(self.question, "", short, False, citations, self.hits, searched=self.question, score=score)
+        answer = Answer(
+            self.question,
+            "",
+            short,
+            False,
+            citations,
+            self.hits,
+            searched=self.question,
+            score=score,
+            confidence=confidence,
+        )
         answer.text = render_text(answer)
         return answer
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import ort_session
 from .config import ReaderPrecision
-from .reader_export import calibrated_threshold, model_file
+from .reader_export import calibrated_confidence, calibrated_threshold, model_file
 
 MAX_ANSWER_TOKENS = 40  # longest span considered (CMRC/DRCD answers are far shorter)
 MAX_QUESTION_TOKENS = 64
@@ -227,6 +227,7 @@ class Reader:
         self.encoder = PairEncoder(folder / "tokenizer.json", max_tokens)
         self.info = _read_json(folder / "reader.json")
         self.threshold = calibrated_threshold(self.info, precision)  # calibrated with the weights
+        self.confidence_fit = calibrated_confidence(self.info, precision)
 
     @classmethod
     def load(
@@ -243,6 +244,14 @@ class Reader:
             if key not in _loaded:
                 _loaded[key] = cls(ensure_reader(name, precision), max_tokens, precision)
             return _loaded[key]
+
+    def confidence(self, score: float) -> float | None:
+        """How likely an answer with this span score is right: the logistic fit of the calibration
+        questions' F1 (0 for an unanswerable one answered) on their scores; None when uncalibrated."""
+        if self.confidence_fit is None:
+            return None
+        slope, intercept = self.confidence_fit
+        return float(1.0 / (1.0 + np.exp(-(slope * score + intercept))))
 
     def logits(self, encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
         feed = {

@@ -81,7 +81,13 @@ class ReaderComposer:
             return evidence.abstain(score=round(best.score, 4))
         first = citations[0]
         short = evidence.text_of(first.doc_id)[first.answer_start : first.answer_end]
-        return evidence.answered(short, citations, score=round(best.score, 4))
+        confidence = self.reader.confidence(best.score)
+        return evidence.answered(
+            short,
+            citations,
+            score=round(best.score, 4),
+            confidence=None if confidence is None else round(confidence, 3),
+        )
 
     @staticmethod
     def _cite(span: Span, chunk: Chunk, doc: str, n: int) -> Citation | None:

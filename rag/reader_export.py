@@ -66,8 +66,24 @@ def calibrated_threshold(record: dict, precision: ReaderPrecision | str = Reader
     calibrate --precision): the record's `threshold` is 8-bit int8's; fp32's and 7-bit int8's are
     under `other_precisions`, by recipe name ("fp32", "int8pc7"); a reader calibrated for one
     recipe only (or none: hub readers, 0) uses that one."""
-    other = record.get("other_precisions", {}).get(recipe_name(precision), {})
-    return float(other.get("threshold", record.get("threshold", 0.0)))
+    return float(_calibrated(record, precision).get("threshold", record.get("threshold", 0.0)))
+
+
+def calibrated_confidence(
+    record: dict, precision: ReaderPrecision | str = ReaderPrecision.INT8
+) -> tuple[float, float] | None:
+    """(slope, intercept) of the logistic map from a span's score to the answer's confidence,
+    fitted with the threshold (train_reader.py calibrate) for `precision`'s recipe as `calibrated_threshold`
+    looks it up; None for a reader never calibrated (hub readers): no confidence is claimed. A
+    recipe with its own entry never borrows another's fit: its scores are on another scale."""
+    own = _calibrated(record, precision)
+    fit = (own.get("calibration", {}) if own else record.get("calibration", {})).get("confidence")
+    return (float(fit["slope"]), float(fit["intercept"])) if fit else None
+
+
+def _calibrated(record: dict, precision: ReaderPrecision | str) -> dict:
+    """`other_precisions`' entry for this CPU's recipe of `precision` ({} when the record's own applies)."""
+    return record.get("other_precisions", {}).get(recipe_name(precision), {})
 
 
 class ReaderWeightsError(RuntimeError):

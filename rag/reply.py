@@ -19,6 +19,20 @@ def missing_reason(missing: list[str]) -> str:
     return f"资料没有提到“{'、'.join(missing)}”。" if missing else ""
 
 
+# Below this calibrated confidence the answer is more likely wrong than right (its expected F1 is
+# under one half), so the reply says to check the quote rather than present the answer as found.
+LOW_CONFIDENCE = 0.5
+UNSURE = "把握不大，请对照原文核实。"
+
+
+def confidence_note(answer: Answer) -> str:
+    """（置信度 93%）, with the warning when it is low; "" when nothing calibrated the answer."""
+    if answer.confidence is None:
+        return ""
+    warn = "；" + UNSURE.rstrip("。") if answer.confidence < LOW_CONFIDENCE else ""
+    return f"（置信度 {answer.confidence:.0%}{warn}）"
+
+
 def render_text(answer: Answer) -> str:
     """答案：… then one line per quote; or the abstention with the closest passages."""
     if answer.abstained:
@@ -27,6 +41,6 @@ def render_text(answer: Answer) -> str:
             lines.append("最接近的段落：")
             lines += [f"- 《{h.title}》{clip(h.text)}" for h in answer.passages[:3]]
         return "\n".join(lines)
-    lines = [f"答案：{answer.short}" if answer.short else "根据资料："]
+    lines = [f"答案：{answer.short}{confidence_note(answer)}" if answer.short else "根据资料："]
     lines += [f"[{c.n}] “{repaired(c.quote)}” ——《{c.title}》" for c in answer.citations]
     return "\n".join(lines)

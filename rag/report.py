@@ -22,6 +22,8 @@ HEADLINE = [
     "abstention_precision",
     "abstention_recall",
     "false_abstention",
+    "low_confidence_wrong",
+    "low_confidence_right",
     "verbatim",
     "latency_p50_ms",
     "latency_p95_ms",

@@ -52,6 +52,8 @@ class Answer:
     searched: str = ""  # the question actually searched (a follow-up joined to its topic)
     score: float | None = None  # reader: how far the best span beats "no answer" (set when abstaining too)
     missing: list[str] = field(default_factory=list)  # names/years the question gives and the documents lack
+    # reader: the calibrated chance (0-1) that the short answer is right; None when nothing calibrated it
+    confidence: float | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -62,6 +64,7 @@ class Answer:
             "abstained": self.abstained,
             "missing": self.missing,
             "score": self.score,
+            "confidence": self.confidence,
             "citations": [c.to_dict() for c in self.citations],
             "passages": [p.to_dict() for p in self.passages],
             "timings": self.timings,

@@ -8,7 +8,7 @@ import re
 
 from rag import Answer, KnowledgeBase
 from rag.chunking import repaired
-from rag.reply import NOT_FOUND, clip, missing_reason
+from rag.reply import NOT_FOUND, clip, confidence_note, missing_reason
 from rag.zh import DATELINE, ENDS_IN_COUNT, QUANTITY, YEAR_ONLY
 
 CSS = """
@@ -39,7 +39,11 @@ def reply_markdown(answer: Answer) -> str:
             for hit in answer.passages[:3]:
                 lines.append(f"> - 《{esc(hit.title)}》{esc(clip(hit.text))}")
         return "\n".join(lines)
-    lines = [f"**答案：{esc(repaired(answer.short))}**", ""] if answer.short else ["根据资料：", ""]
+    lines = (
+        [f"**答案：{esc(repaired(answer.short))}**{esc(confidence_note(answer))}", ""]
+        if answer.short
+        else ["根据资料：", ""]
+    )
     for c in answer.citations:
         lines.append(f'> {esc(repaired(c.quote))} <a href="#src-{c.n}" title="{esc(c.title)}">[{c.n}]</a>')
         lines.append(">")

@@ -91,6 +91,23 @@ def test_pick_threshold_matches_trying_every_threshold_and_respects_the_false_ab
     )
 
 
+def test_fit_confidence_recovers_a_known_logistic_and_reports_bands():
+    rng = np.random.default_rng(2)
+    scores = rng.normal(size=4000) * 5
+    chance = 1 / (1 + np.exp(-(0.6 * scores - 1.0)))
+    answerable = np.ones(4000, bool)
+    right = rng.random(4000) < chance  # 0/1 F1s drawn at that chance
+    fit = train_reader.fit_confidence(scores, right.astype(float), answerable, threshold=-2.0)
+    assert fit["slope"] == pytest.approx(0.6, abs=0.05) and fit["intercept"] == pytest.approx(-1.0, abs=0.1)
+    assert [b["band"] for b in fit["bands_answered"]] == ["0-0.5", "0.5-0.8", "0.8-1"]
+    assert sum(b["answered"] for b in fit["bands_answered"]) == int((scores >= -2.0).sum())
+    assert fit["expected_calibration_error_answered"] < 0.03
+    # an unanswerable question counts as a wrong answer, whatever F1 its span was given
+    unanswerable = train_reader.fit_confidence(scores, np.ones(4000), rng.random(4000) < 0.5, threshold=-2.0)
+    said = 1 / (1 + np.exp(-(unanswerable["slope"] * scores + unanswerable["intercept"])))
+    assert abs(said.mean() - 0.5) < 0.02
+
+
 def test_calibration_noise_auc_counts_ties_half():
     import calibration_noise
 

@@ -1,6 +1,6 @@
 import json
 
-from rag.evaluation import exact_match, f1, load_dataset, read_beir
+from rag.evaluation import QAItem, Record, confidence_flags, exact_match, f1, load_dataset, read_beir
 
 
 def test_cmrc_official_normalisation():
@@ -36,3 +36,19 @@ def test_beir_folder_reader(tmp_path):
     (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n", encoding="utf-8")
     data = read_beir(tmp_path)
     assert [d.doc_id for d in data.documents] == ["d1"] and data.items[0].doc_ids == ["d1"]
+
+
+def test_the_low_confidence_flag_is_scored_on_right_and_wrong_answers_apart():
+    def record(answers, short, confidence, abstained=False):
+        item = QAItem("q", "问题？", answers, type="" if answers else "unanswerable")
+        return Record(item, short, short or "", abstained, False, [], [], 0.0, confidence=confidence)
+
+    records = [
+        record(["99个"], "99个", 0.9),  # right, not flagged
+        record(["99个"], "99个", 0.3),  # right, flagged
+        record(["99个"], "67个", 0.2),  # wrong, flagged
+        record([], "耿涛", 0.7),  # unanswerable answered: wrong, not flagged
+        record([], None, None, abstained=True),  # abstained: no answer to flag
+    ]
+    assert confidence_flags(records) == {"low_confidence_wrong": 0.5, "low_confidence_right": 0.5}
+    assert confidence_flags([record(["99个"], "99个", None)]) == {}  # nothing calibrated: no figure

@@ -144,3 +144,16 @@ def test_no_answer_path_abstains_with_the_closest_passages(news_kb: KnowledgeBas
         news_kb.composer = kb_composer
     assert a.abstained and a.short is None and not a.citations and a.passages
     assert a.score is not None and "没有找到" in a.text
+
+
+def test_answers_carry_the_calibrated_confidence_of_their_score(news_kb: KnowledgeBase):
+    reader = news_kb.composer.reader
+    a = news_kb.answer("2024年青岛市进出口达多少亿元？")
+    assert a.confidence == round(reader.confidence(a.score), 3) and 0 < a.confidence < 1
+    assert a.to_dict()["confidence"] == a.confidence
+    assert reader.confidence(5.0) > reader.confidence(0.0) > reader.confidence(-5.0)  # more sure as the span wins
+    fit, reader.confidence_fit = reader.confidence_fit, None  # a reader nothing calibrated (a hub reader)
+    try:
+        assert news_kb.answer("2024年青岛市进出口达多少亿元？").confidence is None
+    finally:
+        reader.confidence_fit = fit

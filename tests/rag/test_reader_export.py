@@ -10,6 +10,7 @@ from rag.onnx_export import INT8_BITS_ENV
 from rag.reader_export import (
     WEIGHTS_FILE,
     assemble,
+    calibrated_confidence,
     calibrated_threshold,
     ensure_reader,
     model_file,
@@ -61,6 +62,19 @@ def test_each_precision_has_its_own_calibrated_threshold(monkeypatch):
     assert calibrated_threshold(shipped, "fp32") == shipped["other_precisions"]["fp32"]["threshold"]
     with pytest.raises(ValueError, match="int8, fp32"):
         Config(reader_precision="fp16")
+
+
+def test_the_confidence_fit_is_looked_up_with_its_precisions_threshold(monkeypatch):
+    own = {"confidence": {"slope": 0.5, "intercept": 1.0}}
+    record = {"threshold": -7.0, "calibration": own, "other_precisions": {"fp32": {"threshold": -5.0}}}
+    assert calibrated_confidence(record, "int8") == (0.5, 1.0)
+    assert calibrated_confidence(record, "fp32") is None  # fp32 has its own calibration, without a fit
+    record["other_precisions"]["fp32"]["calibration"] = {"confidence": {"slope": 0.4, "intercept": 2.0}}
+    assert calibrated_confidence(record, "fp32") == (0.4, 2.0)
+    assert calibrated_confidence({}, "int8") is None  # hub readers claim no confidence
+    monkeypatch.setenv(INT8_BITS_ENV, "8")
+    shipped = shipped_info()
+    assert calibrated_confidence(shipped, "int8") is not None and calibrated_confidence(shipped, "fp32") is not None
 
 
 def test_an_unknown_hub_reader_is_a_clear_error(tmp_path, monkeypatch):
