@@ -81,6 +81,7 @@ from rag.reader_export import (
     recipe_name,
     write_reader_tokenizer,
 )
+from rag.reply import LOW_CONFIDENCE
 
 DATA = Path(os.environ.get("RAG_DATA_DIR") or ROOT.parent / "shared" / "data")
 SOURCES = {
@@ -1002,7 +1003,7 @@ def pick_threshold(scores: np.ndarray, f1s: np.ndarray, answerable: np.ndarray) 
     return float(utility[best]), float(thresholds[best])
 
 
-CONFIDENCE_BANDS = (0.0, 0.5, 0.8, 1.0)  # the reply warns below 0.5 (`rag.reply.LOW_CONFIDENCE`)
+CONFIDENCE_BANDS = (0.0, LOW_CONFIDENCE, 0.8, 1.0)  # the first band is the one the reply warns in
 
 
 def fit_confidence(scores: np.ndarray, f1s: np.ndarray, answerable: np.ndarray, threshold: float) -> dict:
@@ -1020,7 +1021,7 @@ def fit_confidence(scores: np.ndarray, f1s: np.ndarray, answerable: np.ndarray, 
     weight = np.concatenate([target, 1.0 - target])
     model = LogisticRegression(C=1e6, max_iter=1000).fit(x, y, sample_weight=weight)  # C: no shrinkage
     slope, intercept = float(model.coef_[0, 0]), float(model.intercept_[0])
-    confidence = 1.0 / (1.0 + np.exp(-(slope * scores + intercept)))
+    confidence = model.predict_proba(scores[:, None])[:, 1]
     answered = scores >= threshold
     bands, gap = [], 0.0
     for low, high in zip(CONFIDENCE_BANDS, CONFIDENCE_BANDS[1:]):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .documents import Document, load_documents
 from .paths import CHECKOUT, bundled_corpus, bundled_qa
+from .reply import LOW_CONFIDENCE
 from .zh import question_type
 
 CMRC = (CHECKOUT or Path.cwd()) / "data" / "cmrc2018"  # in the checkout, with its licence; not in the wheel
@@ -344,8 +345,6 @@ def confidence_flags(records: list[Record]) -> dict[str, float]:
     """How well the low-confidence warning separates the answers given: the share of wrong ones it
     flags (an unanswerable question answered, or short-answer F1 ≤ 0.5: 67个 for 99个 scores 0.5)
     and of right ones."""
-    from .reply import LOW_CONFIDENCE
-
     flagged: dict[str, list[bool]] = {"low_confidence_wrong": [], "low_confidence_right": []}
     for r in records:
         if r.abstained or r.confidence is None:

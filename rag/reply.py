@@ -22,14 +22,14 @@ def missing_reason(missing: list[str]) -> str:
 # Below this calibrated confidence the answer is more likely wrong than right (its expected F1 is
 # under one half), so the reply says to check the quote rather than present the answer as found.
 LOW_CONFIDENCE = 0.5
-UNSURE = "把握不大，请对照原文核实。"
+UNSURE = "把握不大，请对照原文核实"
 
 
 def confidence_note(answer: Answer) -> str:
     """（置信度 93%）, with the warning when it is low; "" when nothing calibrated the answer."""
     if answer.confidence is None:
         return ""
-    warn = "；" + UNSURE.rstrip("。") if answer.confidence < LOW_CONFIDENCE else ""
+    warn = "；" + UNSURE if answer.confidence < LOW_CONFIDENCE else ""
     return f"（置信度 {answer.confidence:.0%}{warn}）"
 
 
