@@ -15,7 +15,7 @@ which needs no threshold), the 95% interval of its utility, and — against the 
 95% intervals of the utility and AUC differences, and the share of resamples in which its
 utility is ahead.
 Also, the same for real questions the documents cannot answer: the DRCD validation questions
-asked of an index without their gold paragraphs (`train_reader.paragraph_removed_scores`) — the
+asked of an index without their gold paragraphs (`train_reader.paragraph_removed_cases`) — the
 AUC of the answerable calibration questions against them, and the share turned away at the
 export's calibrated threshold (not used to pick it).
 Tuning data only: the DRCD validation articles (+ swaps) and the bundled dev split.
@@ -23,9 +23,11 @@ Tuning data only: the DRCD validation articles (+ swaps) and the bundled dev spl
 
 import argparse
 import hashlib
+import inspect
 import json
 import logging
 import sys
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import train_reader
 from compare_readers import check_exports
 
+from rag import answer_check, reader_composer
 from rag.config import Config
 from rag.reader import Reader
 from rag.report import markdown_table
@@ -44,36 +47,61 @@ from rag.report import markdown_table
 RESAMPLES = 2000
 
 
-def auc(scores: np.ndarray, answerable: np.ndarray) -> float:
-    """P(an answerable question outscores an unanswerable one), ties counting half (Mann–Whitney)."""
-    pos, neg = scores[answerable][:, None], scores[~answerable][None, :]
-    return float(((pos > neg) + 0.5 * (pos == neg)).mean())
-
-
 def removed_auc(scores: np.ndarray, answerable: np.ndarray, removed: np.ndarray) -> float:
     """AUC of the answerable calibration questions against the paragraph-removed ones."""
     both = np.concatenate([scores[answerable], removed])
-    return auc(both, np.arange(len(both)) < answerable.sum())
+    return train_reader.auc(both, np.arange(len(both)) < answerable.sum())
 
 
-def cases(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The export's calibration cases and its scores on the paragraph-removed questions, read once
-    and kept beside the validation questions they came from."""
+@dataclass
+class Decider:
+    """One way to decide whether to answer: its score on every calibration question and on the
+    paragraph-removed ones (answer when the score reaches the threshold)."""
+
+    name: str
+    scores: np.ndarray
+    f1s: np.ndarray
+    answerable: np.ndarray
+    removed: np.ndarray
+
+
+def read_cases(folder: Path) -> tuple[train_reader.Cases, np.ndarray, np.ndarray]:
+    """The export's calibration cases and its paragraph-removed scores and features, read once and
+    kept beside the validation questions they came from."""
     validation = train_reader.WORK / "validation.jsonl"
     if not validation.exists():
         raise SystemExit(f"{validation} is missing: run `python benchmarks/train_reader.py prepare` first")
-    # the cases depend on the questions and on how train_reader reads them: a change to either reads anew
-    tag = hashlib.sha256(validation.read_bytes() + Path(train_reader.__file__).read_bytes()).hexdigest()[:8]
+    # the cases depend on the questions and on how they are read: a change to either reads anew
+    code = b"".join(Path(inspect.getfile(m)).read_bytes() for m in (train_reader, answer_check, reader_composer))
+    tag = hashlib.sha256(validation.read_bytes() + code).hexdigest()[:8]
     cached = train_reader.WORK / f"calibration-cases-{folder.name}-{tag}.npz"
     if cached.exists():
         data = np.load(cached)
-        return data["scores"], data["f1s"], data["answerable"], data["removed"]
+        cases = train_reader.Cases(*(data[f.name] for f in fields(train_reader.Cases)))
+        return cases, data["removed"], data["removed_features"]
     defaults = Config()
     reader = Reader(folder, defaults.reader_max_tokens, defaults.reader_precision)
-    scores, f1s, answerable = train_reader.calibration_cases(reader)
-    removed = train_reader.paragraph_removed_scores(reader)
-    np.savez(cached, scores=scores, f1s=f1s, answerable=answerable, removed=removed)
-    return scores, f1s, answerable, removed
+    cases = train_reader.calibration_cases(reader)
+    removed, removed_features = train_reader.paragraph_removed_cases(reader)
+    np.savez(cached, **vars(cases), removed=removed, removed_features=removed_features)
+    return cases, removed, removed_features
+
+
+def deciders(folder: Path) -> list[Decider]:
+    """The export's span score, and its answer check scored out of fold (`train_reader.out_of_fold_logits`;
+    on the paragraph-removed questions, the check fitted on every calibration question)."""
+    cases, removed, removed_features = read_cases(folder)
+    check = train_reader.fit_answer_check(cases)
+    return [
+        Decider(folder.name, cases.scores, cases.f1s, cases.answerable, removed),
+        Decider(
+            f"{folder.name} + answer check",
+            train_reader.out_of_fold_logits(cases),
+            cases.f1s,
+            cases.answerable,
+            np.array([check.logit(row) for row in removed_features]),
+        ),
+    ]
 
 
 def main() -> None:
@@ -84,33 +112,35 @@ def main() -> None:
     args = parser.parse_args()
     check_exports(args.exports)
     logging.disable(logging.WARNING)
-    read = [cases(folder) for folder in args.exports]
-    if any(not np.array_equal(r[2], read[0][2]) or len(r[3]) != len(read[0][3]) for r in read):
+    read = [d for folder in args.exports for d in deciders(folder)]
+    if any(
+        not np.array_equal(d.answerable, read[0].answerable) or len(d.removed) != len(read[0].removed) for d in read
+    ):
         raise SystemExit("the exports were read on different calibration questions; delete the cached cases")
-    n, m = len(read[0][0]), len(read[0][3])
+    n, m = len(read[0].scores), len(read[0].removed)
     rng = np.random.default_rng(args.seed)
     utilities = np.full((len(read), args.resamples), np.nan)
     aucs = np.full((len(read), args.resamples), np.nan)
     removed_aucs = np.full((len(read), args.resamples), np.nan)
     for b in range(args.resamples):
         rows, others = rng.integers(0, n, n), rng.integers(0, m, m)
-        for k, (scores, f1s, answerable, removed) in enumerate(read):
-            best = train_reader.pick_threshold(scores[rows], f1s[rows], answerable[rows])
+        for k, d in enumerate(read):
+            best = train_reader.pick_threshold(d.scores[rows], d.f1s[rows], d.answerable[rows])
             utilities[k, b] = best[0] if best else np.nan
-            aucs[k, b] = auc(scores[rows], answerable[rows])
-            removed_aucs[k, b] = removed_auc(scores[rows], answerable[rows], removed[others])
+            aucs[k, b] = train_reader.auc(d.scores[rows], d.answerable[rows])
+            removed_aucs[k, b] = removed_auc(d.scores[rows], d.answerable[rows], d.removed[others])
     table = []
-    for k, (folder, (scores, f1s, answerable, removed)) in enumerate(zip(args.exports, read)):
-        best = train_reader.pick_threshold(scores, f1s, answerable)
+    for k, d in enumerate(read):
+        best = train_reader.pick_threshold(d.scores, d.f1s, d.answerable)
         low, high = np.nanpercentile(utilities[k], [2.5, 97.5])
         row = {
-            "export": folder.name,
+            "decider": d.name,
             "utility": round(best[0], 3) if best else None,
             "threshold": round(best[1], 2) if best else None,
-            "AUC": round(auc(scores, answerable), 3),
+            "AUC": round(train_reader.auc(d.scores, d.answerable), 3),
             "utility 95%": f"{low:.3f}–{high:.3f}",
-            "AUC, paragraph removed": round(removed_auc(scores, answerable, removed), 3),
-            "abstains, paragraph removed": f"{np.mean(removed < best[1]):.0%}" if best else None,
+            "AUC, paragraph removed": round(removed_auc(d.scores, d.answerable, d.removed), 3),
+            "abstains, paragraph removed": f"{np.mean(d.removed < best[1]):.0%}" if best else None,
         }
         if k:
             diff = utilities[k] - utilities[0]
@@ -132,7 +162,7 @@ def main() -> None:
         table.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
     print(
-        f"{n} calibration questions ({int(read[0][2].sum())} answerable), {m} paragraph-removed questions, "
+        f"{n} calibration questions ({int(read[0].answerable.sum())} answerable), {m} paragraph-removed questions, "
         f"{args.resamples} paired resamples"
     )
     print("\n".join(markdown_table(list(table[0]), [list(r.values()) for r in table])))

@@ -920,40 +920,62 @@ def validation_examples() -> list[dict]:
     return [json.loads(line) for line in (WORK / "validation.jsonl").read_text("utf-8").splitlines()]
 
 
-def calibration_cases(reader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every calibration question read always answering: the best span's score, its short answer's F1
-    (0 for unanswerable questions) and whether it is answerable — DRCD validation questions
-    (+ swapped) and the bundled dev split, in a fixed order (so two readers' cases pair up)."""
+@dataclass
+class Cases:
+    """Calibration questions read always answering, one row each, in a fixed order (so two
+    readers' cases pair up)."""
+
+    scores: np.ndarray  # the best span's score
+    f1s: np.ndarray  # its short answer's F1 (0 for an unanswerable question)
+    answerable: np.ndarray  # bool
+    features: np.ndarray  # (n, len(answer_check.FEATURES)): what the answer check reads
+    sources: np.ndarray  # "drcd" | "qingdao": where the question came from (folds are stratified by it)
+
+
+def _read_always(kb, composer, question: str) -> tuple[float, str, list[float]]:
+    """(best span's score, short answer, check features) of one question, always answering."""
+    from rag.answer_check import FEATURES
+
+    finding = composer.find(kb.evidence(question))
+    if finding is None or finding.short is None:  # nothing to quote: ranked below every real span
+        return -1e9, "", [-1e9] + [0.0] * (len(FEATURES) - 1)
+    return finding.score, finding.short, finding.features
+
+
+def calibration_cases(reader) -> Cases:
+    """Every calibration question read always answering: DRCD validation questions (+ swapped)
+    and the bundled dev split."""
     from rag.evaluation import f1, load_dataset
     from rag.reader_composer import ReaderComposer
 
     always = Config(reader_threshold=-1e9)  # always answer, so every question's score is seen
-    cases = []  # (best span's score, F1 of its span, answerable)
+    rows = []  # (score, F1, answerable, features, source)
     drcd = read_squad(SOURCES["drcd"])
     kb = open_eval_index(drcd.name, drcd.documents)
-    kb.composer = ReaderComposer(always, reader)
+    composer = ReaderComposer(always, reader)
     gold = {rec["qid"]: [a for a, _ in rec["answers"]] for rec in questions("drcd")}
     for ex in validation_examples():
-        ans = kb.answer(ex["question"])
+        score, short, features = _read_always(kb, composer, ex["question"])
         positive = ex["kind"] == "positive"
-        cases.append((ans.score, f1(ans.short or "", gold[ex["qid"]]) if positive else 0.0, positive))
+        rows.append((score, f1(short, gold[ex["qid"]]) if positive else 0.0, positive, features, "drcd"))
     bundled = load_dataset("qingdao")
     qkb = open_eval_index(bundled.name, bundled.documents)
-    qkb.composer = ReaderComposer(always, reader)
     for it in bundled.split("dev"):
-        ans = qkb.answer(it.question)
-        cases.append((ans.score, f1(ans.short or "", it.answers) if it.answers else 0.0, bool(it.answers)))
-    return (
-        np.array([c[0] for c in cases]),
-        np.array([c[1] for c in cases]),
-        np.array([c[2] for c in cases], bool),
+        score, short, features = _read_always(qkb, composer, it.question)
+        rows.append((score, f1(short, it.answers) if it.answers else 0.0, bool(it.answers), features, "qingdao"))
+    return Cases(
+        np.array([r[0] for r in rows]),
+        np.array([r[1] for r in rows]),
+        np.array([r[2] for r in rows], bool),
+        np.array([r[3] for r in rows], float),
+        np.array([r[4] for r in rows]),
     )
 
 
-def paragraph_removed_scores(reader) -> np.ndarray:
+def paragraph_removed_cases(reader) -> tuple[np.ndarray, np.ndarray]:
     """Real questions the documents cannot answer: each DRCD validation question asked of an index
     that lacks the validation questions' gold paragraphs (the rest of every article stays), read
-    always answering; the best span's score per question.
+    always answering; per question the best span's score and the answer check's features.
 
     Unlike the swaps, these are the annotators' own questions on the topic of what is indexed.
     A question is dropped when one of its gold answers still appears in a passage the reader is
@@ -967,15 +989,17 @@ def paragraph_removed_scores(reader) -> np.ndarray:
     removed = {records[ex["qid"]]["doc_id"] for ex in asked}
     kept_docs = [d for d in drcd.documents if d.doc_id not in removed]
     kb = open_eval_index(f"{drcd.name}-validation-paragraphs-removed", kept_docs)
-    kb.composer = ReaderComposer(always, reader)
-    scores = []
+    composer = ReaderComposer(always, reader)
+    scores, features = [], []
     for ex in asked:
         answers = [a for a, _ in records[ex["qid"]]["answers"]]
-        ans = kb.answer(ex["question"])
-        given = ans.passages[: always.answer_passages]  # what the reader read, best first
+        evidence = kb.evidence(ex["question"])
+        given = evidence.hits[: always.answer_passages]  # what the reader reads, best first
         if not any(a in hit.text for a in answers for hit in given):
-            scores.append(ans.score)
-    return np.array(scores, float)
+            score, _, row = _read_always(kb, composer, ex["question"])
+            scores.append(score)
+            features.append(row)
+    return np.array(scores, float), np.array(features, float)
 
 
 def pick_threshold(scores: np.ndarray, f1s: np.ndarray, answerable: np.ndarray) -> tuple[float, float] | None:
@@ -1004,6 +1028,7 @@ def pick_threshold(scores: np.ndarray, f1s: np.ndarray, answerable: np.ndarray) 
 
 
 CONFIDENCE_BANDS = (0.0, LOW_CONFIDENCE, 0.8, 1.0)  # the first band is the one the reply warns in
+CHECK_FOLDS = 5  # the answer check's threshold and figures come from out-of-fold logits
 
 
 def fit_confidence(scores: np.ndarray, f1s: np.ndarray, answerable: np.ndarray, threshold: float) -> dict:
@@ -1013,16 +1038,29 @@ def fit_confidence(scores: np.ndarray, f1s: np.ndarray, answerable: np.ndarray, 
     Soft targets go in as each question twice, weighted F1 as right and 1 - F1 as wrong, so a
     standard logistic regression fits them. Also reports, over the questions the threshold lets
     through, how the confidence bands' mean F1 compares with their mean confidence."""
+    model = _soft_logistic(scores[:, None], np.where(answerable, f1s, 0.0), shrinkage=1e6)  # no shrinkage
+    confidence = model.predict_proba(scores[:, None])[:, 1]
+    return {
+        "slope": round(float(model.coef_[0, 0]), 4),
+        "intercept": round(float(model.intercept_[0]), 4),
+        "fit": "logistic regression of each question's F1 (0 if unanswerable) on its best-span score, "
+        "every calibration question read always answering",
+        **confidence_bands(confidence, np.where(answerable, f1s, 0.0), scores >= threshold),
+    }
+
+
+def _soft_logistic(x: np.ndarray, target: np.ndarray, shrinkage: float):
+    """sklearn's logistic regression fitted to soft targets in [0, 1] (`fit_confidence`)."""
     from sklearn.linear_model import LogisticRegression
 
-    target = np.where(answerable, f1s, 0.0)
-    x = np.concatenate([scores, scores])[:, None]
-    y = np.concatenate([np.ones(len(scores)), np.zeros(len(scores))])
+    y = np.concatenate([np.ones(len(x)), np.zeros(len(x))])
     weight = np.concatenate([target, 1.0 - target])
-    model = LogisticRegression(C=1e6, max_iter=1000).fit(x, y, sample_weight=weight)  # C: no shrinkage
-    slope, intercept = float(model.coef_[0, 0]), float(model.intercept_[0])
-    confidence = model.predict_proba(scores[:, None])[:, 1]
-    answered = scores >= threshold
+    return LogisticRegression(C=shrinkage, max_iter=1000).fit(np.vstack([x, x]), y, sample_weight=weight)
+
+
+def confidence_bands(confidence: np.ndarray, target: np.ndarray, answered: np.ndarray) -> dict:
+    """Over the answered questions: each confidence band's size, mean confidence and mean F1, and
+    the expected calibration error (their gap, weighted by band size)."""
     bands, gap = [], 0.0
     for low, high in zip(CONFIDENCE_BANDS, CONFIDENCE_BANDS[1:]):
         inside = answered & (confidence >= low) & ((confidence < high) | (high == 1.0))
@@ -1037,18 +1075,93 @@ def fit_confidence(scores: np.ndarray, f1s: np.ndarray, answerable: np.ndarray, 
                 }
             )
             gap += inside.sum() * abs(said - right)
+    return {"expected_calibration_error_answered": round(gap / max(1, answered.sum()), 3), "bands_answered": bands}
+
+
+def auc(scores: np.ndarray, answerable: np.ndarray) -> float:
+    """P(an answerable question outscores an unanswerable one), ties counting half (Mann–Whitney)."""
+    pos, neg = scores[answerable][:, None], scores[~answerable][None, :]
+    return float(((pos > neg) + 0.5 * (pos == neg)).mean())
+
+
+def fit_answer_check(cases: Cases):
+    """The answer check (`rag.answer_check`): a logistic regression of each question's F1 (0 if
+    unanswerable) on its standardised features, with sklearn's default shrinkage (C=1: five
+    weights on a few hundred questions)."""
+    from sklearn.preprocessing import StandardScaler
+
+    from rag.answer_check import AnswerCheck
+
+    scaler = StandardScaler().fit(cases.features)
+    model = _soft_logistic(scaler.transform(cases.features), np.where(cases.answerable, cases.f1s, 0.0), 1.0)
+    return AnswerCheck(
+        [round(float(v), 6) for v in scaler.mean_],
+        [round(float(v), 6) for v in scaler.scale_],
+        [round(float(v), 6) for v in model.coef_[0]],
+        round(float(model.intercept_[0]), 6),
+    )
+
+
+def subset(cases: Cases, rows: np.ndarray) -> Cases:
+    return Cases(cases.scores[rows], cases.f1s[rows], cases.answerable[rows], cases.features[rows], cases.sources[rows])
+
+
+def out_of_fold_logits(cases: Cases, folds: int = CHECK_FOLDS, seed: int = 0) -> np.ndarray:
+    """Each question's check logit from a check fitted on the other folds (stratified by source and
+    answerability), so the threshold and utility picked on them are not the fit's own."""
+    from sklearn.model_selection import StratifiedKFold
+
+    strata = np.char.add(cases.sources.astype(str), cases.answerable.astype(str))
+    logits = np.zeros(len(cases.scores))
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(cases.features, strata):
+        check = fit_answer_check(subset(cases, train))
+        logits[test] = [check.logit(row) for row in cases.features[test]]
+    return logits
+
+
+def decision_figures(scores: np.ndarray, cases: Cases, threshold: float) -> dict:
+    """What answering at `scores >= threshold` does, overall and per source."""
+    answered = scores >= threshold
+    out = {}
+    for name, rows in [("all", np.ones(len(scores), bool))] + [
+        (s, cases.sources == s) for s in np.unique(cases.sources)
+    ]:
+        pos, neg = rows & cases.answerable, rows & ~cases.answerable
+        out[name] = {
+            "questions": int(rows.sum()),
+            "short_f1_answerable": round(float((cases.f1s * answered)[pos].mean()), 3) if pos.any() else None,
+            "false_abstention": round(float((~answered)[pos].mean()), 3) if pos.any() else None,
+            "abstention_recall": round(float((~answered)[neg].mean()), 3) if neg.any() else None,
+            "auc": round(auc(scores[rows], cases.answerable[rows]), 3) if pos.any() and neg.any() else None,
+        }
+    return out
+
+
+def calibrate_answer_check(cases: Cases) -> dict:
+    """The check fitted on every calibration question, with the threshold the calibration rule
+    picks on the out-of-fold logits (the fit's own logits would flatter it), and the figures."""
+    logits = out_of_fold_logits(cases)
+    best = pick_threshold(logits, cases.f1s, cases.answerable)
+    if best is None:
+        raise SystemExit("no answer-check threshold keeps false abstention within bounds")
+    utility, threshold = best
+    check = fit_answer_check(cases)
+    check.threshold = threshold
+    fitted = np.array([check.logit(row) for row in cases.features])
     return {
-        "slope": round(slope, 4),
-        "intercept": round(intercept, 4),
-        "fit": "logistic regression of each question's F1 (0 if unanswerable) on its best-span score, "
-        "every calibration question read always answering",
-        "expected_calibration_error_answered": round(gap / max(1, answered.sum()), 3),
-        "bands_answered": bands,
+        **check.to_dict(),
+        "fit": f"logistic regression (standardised features, C=1) of each question's F1 (0 if unanswerable); "
+        f"threshold by the calibration rule on {CHECK_FOLDS}-fold out-of-fold logits",
+        "out_of_fold": {"utility": round(utility, 3), **decision_figures(logits, cases, threshold)},
+        **confidence_bands(
+            1.0 / (1.0 + np.exp(-fitted)), np.where(cases.answerable, cases.f1s, 0.0), fitted >= threshold
+        ),
     }
 
 
 def stage_calibrate() -> None:
-    """Pick the no-answer threshold end to end: DRCD validation questions (+ swapped) and the bundled dev split.
+    """Pick the no-answer threshold end to end: DRCD validation questions (+ swapped) and the bundled dev split;
+    fit the answer check (`rag.answer_check`) and its threshold on the same questions.
 
     For 8-bit int8 it is the record's `threshold`; fp32's, and 7-bit int8's (`RAG_INT8_BITS=7`, or
     an AVX2-only CPU), go under `other_precisions` by recipe name (each export scores spans a
@@ -1058,7 +1171,8 @@ def stage_calibrate() -> None:
 
     logging.disable(logging.WARNING)
     reader = Reader(ensure_reader("default", PRECISION), MAX_TOKENS, PRECISION)
-    scores, f1s, answerable = calibration_cases(reader)
+    cases = calibration_cases(reader)
+    scores, f1s, answerable = cases.scores, cases.f1s, cases.answerable
     defaults = Config()  # what `calibration_cases` reads with, apart from its threshold
     best = pick_threshold(scores, f1s, answerable)
     if best is None:
@@ -1073,6 +1187,7 @@ def stage_calibrate() -> None:
         "abstention_recall": float((~answered)[~answerable].mean()),
         "utility": utility,
     }
+    check = calibrate_answer_check(cases)
     record = json.loads(INFO_FILE.read_text("utf-8"))
     recipe = recipe_name(PRECISION)  # "int8pc7" where int8 weights are 7-bit (`onnx_export.seven_bit`)
     calibration = {
@@ -1084,6 +1199,7 @@ def stage_calibrate() -> None:
         f"passages retrieved with encoder {defaults.to_dict()['backend']}",
         **figures,
         "confidence": fit_confidence(scores, f1s, answerable, threshold),
+        "answer_check": check,
     }
     if recipe == EXPORT_RECIPES[ReaderPrecision.INT8].name:  # the record's own threshold
         record["threshold"], record["calibration"] = round(threshold, 3), calibration
@@ -1094,6 +1210,7 @@ def stage_calibrate() -> None:
         }
     INFO_FILE.write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")
     log(f"threshold {threshold:.2f}: {figures}")
+    log(f"answer check threshold {check['threshold']:.2f}, out of fold: {check['out_of_fold']}")
 
 
 STAGES = {

@@ -101,7 +101,7 @@ class AnswerComposer:
                 overlap=len(hits) / max(1, len(q_tokens)),
                 idf_overlap=sum(global_[t] for t in hits) / total_global,
                 local_overlap=sum(local[t] for t in hits) / total_local,
-                typed=1.0 if qtype and _has_type(text, qtype, tokenizer) else 0.0,
+                typed=1.0 if qtype and has_type(text, qtype, tokenizer) else 0.0,
             )
             cand.score = float(np.dot(self.config.sentence_weights, cand.features()))
             out.append(cand)
@@ -149,7 +149,7 @@ class AnswerComposer:
         return cands[0].dense + 0.1 * cands[0].overlap
 
 
-def _has_type(text: str, qtype: str, tokenizer) -> bool:
+def has_type(text: str, qtype: str, tokenizer) -> bool:
     """Does the sentence hold the kind of thing the question asks for?"""
     if qtype == "quantity":
         return bool(re.search(r"\d", text))

@@ -2,23 +2,35 @@
 
 The heuristic composer's sentence scores only choose where each passage's window goes
 (around its best sentence); the reader then reads the top passages in one batch and
-either returns a span — mapped back to `document[start:end]` through the chunk's
-character map, quoted with the whole sentence(s) around it — or abstains when no span
-beats "no answer" by the calibrated threshold.
+finds its best span — mapped back to `document[start:end]` through the chunk's character
+map, quoted with the whole sentence(s) around it — and the answer check (`answer_check.py`)
+decides from the span's score and the evidence whether to give it or abstain.
 """
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
+from .answer_check import AnswerCheck, answer_features
 from .chunking import Chunk, char_map
 from .composer import AnswerComposer
 from .config import Config
 from .evidence import Evidence
 from .reader import Passage, Reader, Span
-from .reader_export import reader_exported
+from .reader_export import calibrated_answer_check, reader_exported
 from .schema import Answer, Citation
+
+
+@dataclass
+class Finding:
+    """The reader's best answer to one question, before the decision to give it."""
+
+    score: float  # the best span's score (start + end − no-answer logit)
+    short: str | None  # the span as the document spells it; None: no span could be quoted
+    citations: list[Citation]
+    features: list[float]  # `answer_check.FEATURES` of the best span
 
 
 class ReaderComposer:
@@ -30,6 +42,8 @@ class ReaderComposer:
         self._reader = reader
         self._lock = threading.Lock()
         self._loading: Future | None = None
+        self._check: AnswerCheck | None = None
+        self._check_read = False
         if reader is None and reader_exported(config.reader, config.reader_precision):
             # an exported reader loads while the encoder and jieba do: a new process answers sooner
             # (a first export imports torch, so that one waits for the first question instead)
@@ -54,18 +68,32 @@ class ReaderComposer:
         """The config's threshold when set, else the one calibrated with the reader's weights."""
         return self.reader.threshold if self.config.reader_threshold is None else self.config.reader_threshold
 
-    def compose(self, evidence: Evidence) -> Answer:
+    @property
+    def answer_check(self) -> AnswerCheck | None:
+        """The check fitted with the reader's weights; None when the config sets a threshold of its
+        own (the span score then decides alone) or the reader has none (hub readers)."""
+        if self.config.reader_threshold is not None:
+            return None
+        if not self._check_read:  # a race only looks it up twice
+            record = calibrated_answer_check(self.reader.info, self.config.reader_precision)
+            self._check, self._check_read = AnswerCheck.from_dict(record), True
+        return self._check
+
+    def find(self, evidence: Evidence) -> Finding | None:
+        """The reader's best answer and the check's features, before deciding whether to give it;
+        None when no span can be quoted."""
         chunks = evidence.chunks[: self.config.answer_passages]
         if not chunks:
-            return evidence.abstain()
+            return None
+        candidates = self.sentences.candidates(evidence)
         best_sentence: dict[int, tuple[int, int]] = {}
-        for cand in self.sentences.candidates(evidence):
+        for cand in candidates:
             best_sentence.setdefault(cand.chunk_rank, cand.chunk.sentence_spans[cand.index])
         passages = [Passage(c.text, c.title, best_sentence.get(rank)) for rank, c in enumerate(chunks)]
         reading = self.reader.read(evidence.focus, passages, windows=self.config.reader_windows)
         best = reading.best
-        if best is None or best.score < self.threshold:
-            return evidence.abstain(score=None if best is None else round(best.score, 4))
+        if best is None:
+            return None
         citations: list[Citation] = []
         for span in reading.spans:
             if len(citations) >= self.config.max_quotes:
@@ -78,14 +106,42 @@ class ReaderComposer:
             if citation and not any(c.doc_id == citation.doc_id and c.start == citation.start for c in citations):
                 citations.append(citation)
         if not citations:
-            return evidence.abstain(score=round(best.score, 4))
+            return Finding(best.score, None, [], [])
         first = citations[0]
         short = evidence.text_of(first.doc_id)[first.answer_start : first.answer_end]
-        confidence = self.reader.confidence(best.score)
+        sentence = next(
+            (
+                c
+                for c in candidates
+                if c.chunk_rank == best.passage
+                and c.chunk.sentence_spans[c.index][0] <= best.start < c.chunk.sentence_spans[c.index][1]
+            ),
+            None,
+        )
+        read_text = " ".join(c.indexed_text() for c in chunks)
+        return Finding(best.score, short, citations, answer_features(evidence, read_text, sentence, short, best.score))
+
+    def compose(self, evidence: Evidence) -> Answer:
+        finding = self.find(evidence)
+        if finding is None:
+            return evidence.abstain()
+        score = round(finding.score, 4)
+        if finding.short is None:
+            return evidence.abstain(score=score)
+        check = self.answer_check
+        if check is not None:
+            logit = check.logit(finding.features)
+            if logit < check.threshold:
+                return evidence.abstain(score=score)
+            confidence: float | None = check.confidence(logit)
+        else:
+            if finding.score < self.threshold:
+                return evidence.abstain(score=score)
+            confidence = self.reader.confidence(finding.score)
         return evidence.answered(
-            short,
-            citations,
-            score=round(best.score, 4),
+            finding.short,
+            finding.citations,
+            score=score,
             confidence=None if confidence is None else round(confidence, 3),
         )
 

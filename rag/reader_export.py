@@ -76,9 +76,20 @@ def calibrated_confidence(
     fitted with the threshold (train_reader.py calibrate) for `precision`'s recipe as `calibrated_threshold`
     looks it up; None for a reader never calibrated (hub readers): no confidence is claimed. A
     recipe with its own entry never borrows another's fit: its scores are on another scale."""
-    own = _calibrated(record, precision)
-    fit = (own.get("calibration", {}) if own else record.get("calibration", {})).get("confidence")
+    fit = _calibration(record, precision).get("confidence")
     return (float(fit["slope"]), float(fit["intercept"])) if fit else None
+
+
+def calibrated_answer_check(record: dict, precision: ReaderPrecision | str = ReaderPrecision.INT8) -> dict | None:
+    """The answer check (`rag.answer_check.AnswerCheck.to_dict`) fitted with the threshold for
+    `precision`'s recipe, looked up as `calibrated_confidence`; None when there is none."""
+    return _calibration(record, precision).get("answer_check")
+
+
+def _calibration(record: dict, precision: ReaderPrecision | str) -> dict:
+    """The calibration entry of `precision`'s recipe: its own when it has one, else the record's."""
+    own = _calibrated(record, precision)
+    return own.get("calibration", {}) if own else record.get("calibration", {})
 
 
 def _calibrated(record: dict, precision: ReaderPrecision | str) -> dict:

@@ -10,6 +10,8 @@ torch = pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import train_reader  # noqa: E402
 
+from rag.answer_check import FEATURES  # noqa: E402
+
 
 def test_distillation_loss_is_zero_only_when_the_student_agrees_and_ignores_masked_tokens():
     rng = np.random.default_rng(0)
@@ -108,10 +110,42 @@ def test_fit_confidence_recovers_a_known_logistic_and_reports_bands():
     assert abs(said.mean() - 0.5) < 0.02
 
 
-def test_calibration_noise_auc_counts_ties_half():
-    import calibration_noise
-
+def test_auc_counts_ties_half():
     answerable = np.array([True, True, False, False])
-    assert calibration_noise.auc(np.array([3.0, 2.0, 1.0, 0.0]), answerable) == 1.0
-    assert calibration_noise.auc(np.array([1.0, 1.0, 1.0, 1.0]), answerable) == 0.5
-    assert calibration_noise.auc(np.array([0.0, 1.0, 2.0, 3.0]), answerable) == 0.0
+    assert train_reader.auc(np.array([3.0, 2.0, 1.0, 0.0]), answerable) == 1.0
+    assert train_reader.auc(np.array([1.0, 1.0, 1.0, 1.0]), answerable) == 0.5
+    assert train_reader.auc(np.array([0.0, 1.0, 2.0, 3.0]), answerable) == 0.0
+
+
+def synthetic_cases(n: int = 400, seed: int = 3) -> train_reader.Cases:
+    """Calibration cases where a missing name means unanswerable and the span score is noise."""
+    rng = np.random.default_rng(seed)
+    answerable = rng.random(n) < 0.6
+    missing = np.where(answerable, 0, rng.integers(1, 3, n)).astype(float)
+    features = np.column_stack([rng.normal(size=n), missing, rng.random(n), rng.random(n), rng.choice([-1, 0, 1], n)])
+    f1s = np.where(answerable, rng.uniform(0.6, 1.0, n), 0.0)
+    sources = np.where(rng.random(n) < 0.5, "drcd", "qingdao")
+    return train_reader.Cases(features[:, 0], f1s, answerable, features, sources)
+
+
+def test_answer_check_learns_which_evidence_separates_the_unanswerable():
+    cases = synthetic_cases()
+    check = train_reader.fit_answer_check(cases)
+    assert check.coef[1] < -1.0 and abs(check.coef[0]) < 0.5  # missing names weigh; the noise hardly does
+    logits = np.array([check.logit(row) for row in cases.features])
+    assert train_reader.auc(logits, cases.answerable) > 0.99
+    assert train_reader.auc(cases.scores, cases.answerable) < 0.6
+
+
+def test_answer_check_threshold_comes_from_out_of_fold_logits():
+    cases = synthetic_cases()
+    outside = train_reader.out_of_fold_logits(cases)
+    inside = np.array([train_reader.fit_answer_check(cases).logit(row) for row in cases.features])
+    assert outside.shape == inside.shape and not np.allclose(outside, inside)  # each fold's own fit
+    assert np.array_equal(outside, train_reader.out_of_fold_logits(cases))  # folds are fixed by the seed
+    record = train_reader.calibrate_answer_check(cases)
+    assert record["features"] == list(FEATURES)
+    best = train_reader.pick_threshold(outside, cases.f1s, cases.answerable)
+    assert best is not None and record["threshold"] == best[1]
+    assert record["out_of_fold"]["all"]["false_abstention"] <= train_reader.MAX_FALSE_ABSTENTION
+    assert set(record["out_of_fold"]) == {"utility", "all", "drcd", "qingdao"}
