@@ -1119,6 +1119,17 @@ def out_of_fold_logits(cases: Cases, folds: int = CHECK_FOLDS, seed: int = 0) ->
     return logits
 
 
+def answering_figures(answered: np.ndarray, f1s: np.ndarray, answerable: np.ndarray) -> dict:
+    """Short-answer F1 over the answerable questions (0 when abstained), false abstention and
+    abstention recall of answering where `answered`; None for a rate with no questions to count."""
+    pos, neg = answerable, ~answerable
+    return {
+        "short_f1_answerable": float((f1s * answered)[pos].mean()) if pos.any() else None,
+        "false_abstention": float((~answered)[pos].mean()) if pos.any() else None,
+        "abstention_recall": float((~answered)[neg].mean()) if neg.any() else None,
+    }
+
+
 def decision_figures(scores: np.ndarray, cases: Cases, threshold: float) -> dict:
     """What answering at `scores >= threshold` does, overall and per source."""
     answered = scores >= threshold
@@ -1126,13 +1137,12 @@ def decision_figures(scores: np.ndarray, cases: Cases, threshold: float) -> dict
     for name, rows in [("all", np.ones(len(scores), bool))] + [
         (s, cases.sources == s) for s in np.unique(cases.sources)
     ]:
-        pos, neg = rows & cases.answerable, rows & ~cases.answerable
+        rates = answering_figures(answered[rows], cases.f1s[rows], cases.answerable[rows])
+        both = cases.answerable[rows].any() and not cases.answerable[rows].all()
         out[name] = {
             "questions": int(rows.sum()),
-            "short_f1_answerable": round(float((cases.f1s * answered)[pos].mean()), 3) if pos.any() else None,
-            "false_abstention": round(float((~answered)[pos].mean()), 3) if pos.any() else None,
-            "abstention_recall": round(float((~answered)[neg].mean()), 3) if neg.any() else None,
-            "auc": round(auc(scores[rows], cases.answerable[rows]), 3) if pos.any() and neg.any() else None,
+            **{k: None if v is None else round(v, 3) for k, v in rates.items()},
+            "auc": round(auc(scores[rows], cases.answerable[rows]), 3) if both else None,
         }
     return out
 
@@ -1182,9 +1192,7 @@ def stage_calibrate() -> None:
     figures = {
         "questions": len(scores),
         "answerable": int(answerable.sum()),
-        "short_f1_answerable": float((f1s * answered)[answerable].mean()),
-        "false_abstention": float((~answered)[answerable].mean()),
-        "abstention_recall": float((~answered)[~answerable].mean()),
+        **answering_figures(answered, f1s, answerable),
         "utility": utility,
     }
     check = calibrate_answer_check(cases)
