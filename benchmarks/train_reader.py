@@ -1,6 +1,7 @@
 """Train the reader that ships in `rag/weights/reader/` — on this 2-core CPU, resumable.
 
     python benchmarks/train_reader.py            # every stage; re-running resumes where it stopped
+    python benchmarks/train_reader.py --without-answer-check  # the shipped record: no answer check
     python benchmarks/train_reader.py calibrate  # one stage: prepare | cache | teach | train | export | calibrate
     python benchmarks/train_reader.py --frozen 4 # an experiment: keep layers 0-3 too (own checkpoint)
 
@@ -114,6 +115,7 @@ MAX_GOLDS = 3  # annotations per question kept (CMRC dev has 3, DRCD 2, CMRC tri
 SYNONYM_MIN_COSINE = 0.9  # e5 cosine of a word and its Cilin synonym (Cilin groups are loose: 人员/食指 0.85)
 MAX_FALSE_ABSTENTION = 0.03  # calibration: the most answerable questions the threshold may turn away
 PRECISION = ReaderPrecision.INT8  # --precision: the export the threshold is calibrated for
+ANSWER_CHECK = True  # --without-answer-check: calibrate records no answer check
 
 
 @dataclass
@@ -917,7 +919,10 @@ def stage_export() -> None:
 
 def validation_examples() -> list[dict]:
     """The held-out DRCD examples `prepare` wrote (positives and swaps), in file order."""
-    return [json.loads(line) for line in (WORK / "validation.jsonl").read_text("utf-8").splitlines()]
+    path = WORK / "validation.jsonl"
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: run the prepare stage first (same flags, plus `prepare`)")
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
 
 
 @dataclass
@@ -1207,8 +1212,9 @@ def stage_calibrate() -> None:
         f"passages retrieved with encoder {defaults.to_dict()['backend']}",
         **figures,
         "confidence": fit_confidence(scores, f1s, answerable, threshold),
-        "answer_check": check,
     }
+    if ANSWER_CHECK:
+        calibration["answer_check"] = check
     if recipe == EXPORT_RECIPES[ReaderPrecision.INT8].name:  # the record's own threshold
         record["threshold"], record["calibration"] = round(threshold, 3), calibration
     else:  # looked up by `reader_export.calibrated_threshold`
@@ -1281,6 +1287,12 @@ def main() -> None:
         "reader-train/checkpoint-frozen0-epochs2-lr0.0001.pt): also learn their mean span scores",
     )
     parser.add_argument(
+        "--without-answer-check",
+        action="store_true",
+        help="calibrate: record the span-score threshold only, so the reader decides alone "
+        "(weights that failed the answer check's ship rule, commit 1502c4e); the check is still fitted and logged",
+    )
+    parser.add_argument(
         "--precision",
         default=PRECISION.value,
         choices=[p.value for p in ReaderPrecision],
@@ -1294,6 +1306,7 @@ def main() -> None:
         INIT=args.init_from,
         TRAIN_SEED=args.train_seed,
         PRECISION=ReaderPrecision.parse(args.precision),
+        ANSWER_CHECK=not args.without_answer_check,
         TEACHERS=tuple(t.strip() for t in args.distill.split(",") if t.strip()),
         SOUP=tuple(int(t) for t in args.soup_seeds.split(",") if t.strip()),
     )

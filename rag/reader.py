@@ -36,6 +36,9 @@ MAX_ANSWER_TOKENS = 40  # longest span considered (CMRC/DRCD answers are far sho
 MAX_QUESTION_TOKENS = 64
 # tokens two neighbouring windows of one passage share at least, so an answer at the seam is whole in one
 WINDOW_OVERLAP = 24
+# a span never holds one of these: an answer is a phrase inside one sentence or clause, and a span
+# that runs on past a full stop quotes the next sentence as part of the answer
+SPAN_BARRIERS = frozenset("。！？；!?;")
 
 
 @dataclass
@@ -192,9 +195,15 @@ def _clip_question(tokenizer, question: str) -> str:
 
 
 def best_spans(
-    start: np.ndarray, end: np.ndarray, context: np.ndarray, top: int = 3, max_tokens: int = MAX_ANSWER_TOKENS
+    start: np.ndarray,
+    end: np.ndarray,
+    context: np.ndarray,
+    top: int = 3,
+    max_tokens: int = MAX_ANSWER_TOKENS,
+    barrier: np.ndarray | None = None,
 ) -> list[tuple[int, int, float]]:
-    """The `top` (first token, last token, start+end logit) spans inside the passage tokens.
+    """The `top` (first token, last token, start+end logit) spans inside the passage tokens
+    that hold no `barrier` token (bool per token; see `SPAN_BARRIERS`).
 
     The search over (start, end ≤ start + max_tokens) pairs is a few vector ops; no library
     decodes SQuAD-style spans without pulling in torch.
@@ -202,13 +211,19 @@ def best_spans(
     n = len(start)
     s = np.where(context, start, -np.inf)
     e = np.where(context, end, -np.inf)
+    walls = np.concatenate([[0], np.cumsum(barrier if barrier is not None else np.zeros(n, bool))])
     found = []
     for d in range(min(max_tokens, n)):
-        scores = s[: n - d] + e[d:]
+        scores = np.where(walls[d + 1 :] - walls[: n - d] > 0, -np.inf, s[: n - d] + e[d:])
         idx = np.argsort(-scores)[:top]
         found += [(int(i), int(i) + d, float(scores[i])) for i in idx if np.isfinite(scores[i])]
     found.sort(key=lambda t: -t[2])
     return found[:top]
+
+
+def barrier_tokens(text: str, offsets: np.ndarray) -> np.ndarray:
+    """Which tokens (char `offsets` into `text`, -1 outside it) hold a `SPAN_BARRIERS` character."""
+    return np.array([a >= 0 and any(c in SPAN_BARRIERS for c in text[a:b]) for a, b in offsets], bool)
 
 
 _loaded: dict[tuple[str, int, ReaderPrecision], Reader] = {}
@@ -287,7 +302,8 @@ class Reader:
         for row, passage in enumerate(owners):
             null = float(start[row, 0] + end[row, 0])
             offs = encoded.offsets[row]
-            for i, j, score in best_spans(start[row], end[row], encoded.context[row], top):
+            walls = barrier_tokens(passages[passage].text, offs)
+            for i, j, score in best_spans(start[row], end[row], encoded.context[row], top, barrier=walls):
                 span = Span(passage, int(offs[i, 0]), int(offs[j, 1]), score - null)
                 key = (span.passage, span.start, span.end)
                 if key not in best or best[key].score < span.score:

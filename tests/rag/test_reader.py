@@ -9,7 +9,7 @@ from rag import Config, KnowledgeBase
 from rag.composer import AnswerComposer
 from rag.composers import create_composer
 from rag.offline_model import ensure_model
-from rag.reader import PairEncoder, Passage, Reader, best_spans
+from rag.reader import PairEncoder, Passage, Reader, barrier_tokens, best_spans
 from rag.reader_composer import ReaderComposer
 from rag.reader_export import INFO_FILE, WEIGHTS_FILE, ReaderWeightsError, shipped_info
 
@@ -94,6 +94,18 @@ def test_best_spans_stay_inside_the_passage_and_the_length_limit():
     assert spans[0] == (2, 3, 11.0)  # token 0 (no answer) is never a span, however high its logits
     assert all(context[i] and context[j] and 0 <= j - i < 3 for i, j, _ in spans)
     assert (6, 3, 14.0) not in spans  # an end before its start is not a span
+
+
+def test_spans_never_run_past_a_full_stop():
+    text = "1565.5亿元。其中，建设类项目97个"
+    offsets = np.array([[-1, -1], [0, 8], [8, 9], [9, 11], [11, 21]])  # token 0 is the no-answer slot
+    walls = barrier_tokens(text, offsets)
+    assert walls.tolist() == [False, False, True, False, False]
+    start = np.array([0.0, 5, 0, 0, 0])
+    end = np.array([0.0, 4, 0, 0, 6])  # the model likes ending after the full stop best
+    context = np.array([False, True, True, True, True])
+    assert best_spans(start, end, context, top=1)[0] == (1, 4, 11.0)
+    assert best_spans(start, end, context, top=1, barrier=walls)[0] == (1, 1, 9.0)
 
 
 def test_composer_is_chosen_by_config():
