@@ -42,6 +42,11 @@ def check_question(question: str) -> str:
     if not isinstance(question, str) or not question.strip():
         raise ValueError("the question is empty; type a question, e.g. 2024年青岛市进出口总值是多少？")
     question = question.strip()
+    if not any(ch.isalnum() for ch in question):  # 「？？？」 or an emoji: nothing to search for or read
+        raise ValueError(
+            f"the question {question[:20]!r} has no words, only punctuation or symbols; "
+            "type a question, e.g. 2024年青岛市进出口总值是多少？"
+        )
     if len(question) > MAX_QUESTION_CHARS:
         raise ValueError(f"the question is {len(question)} characters long; ask in at most {MAX_QUESTION_CHARS}.")
     return question

@@ -41,6 +41,15 @@ def test_empty_question_is_a_value_error():
         rag.answer("   ")
 
 
+def test_a_question_without_words_is_a_clear_error():
+    # before: 「？？？」 was read like a question and answered 「项目」 at 10% confidence
+    for question in ("？？？", "…… ！", "🙂"):
+        with pytest.raises(ValueError, match="has no words"):
+            rag.answer(question)
+    out = _cli("ask", "？？")
+    assert out.returncode == 2 and "has no words" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_huge_question_is_a_clear_error():
     with pytest.raises(ValueError, match="100000 characters long; ask in at most 2000"):
         rag.answer("青岛进出口" * 20000)
