@@ -31,9 +31,14 @@ from .paths import file_sha256, index_root
 from .retriever import HybridRetriever, Ranked
 from .schema import Answer, Citation, Hit
 from .store import FORMAT_VERSION, IndexMismatchError, StoredIndex, read_manifest
+from .zh import to_simplified, to_traditional, traditional_share
 
 log = logging.getLogger(__name__)
 
+# a knowledge base whose sampled text changes this much under Simplified conversion is Traditional:
+# DRCD's Traditional contexts 0.33, its Simplified copy 0.0, CMRC 2018 0.0002, the bundled page 0.0
+TRADITIONAL_SHARE = 0.05
+SCRIPT_SAMPLE_CHUNKS = 200
 MAX_QUESTION_CHARS = 2000  # no model reads past 512 tokens; a longer "question" is a mistake or an attack
 MAX_K = 100
 
@@ -106,6 +111,7 @@ class KnowledgeBase:
         self._retriever = self.index.retriever()
         self.build_seconds: dict[str, float] = dict(stored.manifest.get("last_build_seconds", {}))
         self._version = stored.version  # the saved version this state is (None: never saved)
+        self._script: tuple[tuple[int, int], bool] | None = None  # (chunks, next row) -> traditional?
 
     # ---- building -------------------------------------------------------------------
     @classmethod
@@ -302,6 +308,22 @@ class KnowledgeBase:
     def retriever(self) -> HybridRetriever:
         return self._retriever
 
+    def is_traditional(self) -> bool:
+        """Whether the documents are in Traditional characters (judged on a sample of chunks,
+        again after every update)."""
+        key = (len(self.chunks), self._next_row)
+        if self._script is None or self._script[0] != key:
+            rows = sorted(self.chunks)
+            sample = rows[:: max(1, len(rows) // SCRIPT_SAMPLE_CHUNKS)][:SCRIPT_SAMPLE_CHUNKS]
+            self._script = key, traditional_share(self.chunks[r].text for r in sample) >= TRADITIONAL_SHARE
+        return self._script[1]
+
+    def in_documents_script(self, question: str) -> str:
+        """`question` in the documents' script: a question typed in Traditional characters finds
+        Simplified documents (and the reader, trained on Simplified text, reads it), and the other
+        way round; the answer quotes the documents as they are."""
+        return to_traditional(question) if self.is_traditional() else to_simplified(question)
+
     def _rank(self, question: str, k: int, mode: RetrievalMode, query_vector: np.ndarray | None) -> Ranked:
         """Callers encode the question first (outside the read lock); keyword mode needs no vector."""
         return self.retriever.retrieve(
@@ -316,7 +338,7 @@ class KnowledgeBase:
         )
 
     def search(self, question: str, k: int | None = None, mode: str | RetrievalMode | None = None) -> list[Hit]:
-        question = check_question(question)
+        question = self.in_documents_script(check_question(question))
         k = check_k(self.config.top_k if k is None else k)
         mode = RetrievalMode.parse(mode or self.config.mode)
         vector = None if mode is RetrievalMode.KEYWORD else self.encoder.encode_queries([question])[0]
@@ -333,7 +355,8 @@ class KnowledgeBase:
         focus: str | None = None,
     ) -> Evidence:
         """What the answer step reads for `question`: the top `k` passages and what is known about them."""
-        question = check_question(question)
+        question = self.in_documents_script(check_question(question))
+        focus = None if focus is None else self.in_documents_script(focus)
         if query_vector is None:  # the composers score sentences with it in every retrieval mode
             query_vector = self.encoder.encode_queries([question])[0]
         k = check_k(max(self.config.top_k, self.config.answer_passages) if k is None else k)
@@ -380,7 +403,8 @@ class KnowledgeBase:
         """Answer `question`; with `history` (earlier questions) a follow-up such as 「总投资多少？」
         is searched in the context of the last self-contained question (`Answer.searched`)."""
         question = check_question(question)
-        searched = contextualize(question, history or [])
+        # follow-ups are recognised by Simplified patterns (rag.zh), whatever script they are typed in
+        searched = contextualize(to_simplified(question), [to_simplified(h) for h in history or []])
         answer = self.answer_many([searched], mode, focus=[question])[0]
         answer.question = question
         return answer
@@ -396,7 +420,7 @@ class KnowledgeBase:
 
         `k` passages are retrieved per question (returned in `Answer.passages`).
         """
-        questions = [check_question(q) for q in questions]
+        questions = [self.in_documents_script(check_question(q)) for q in questions]
         mode = RetrievalMode.parse(mode or self.config.mode)
         t0 = time.perf_counter()
         vectors = self.encoder.encode_queries(questions)

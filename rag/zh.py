@@ -8,7 +8,9 @@ show it helps.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterable
 
 # ---- figures ---------------------------------------------------------------------------------
 NUMBER = r"\d+(?:[.,]\d+)*(?:多|余)?"
@@ -76,3 +78,37 @@ def question_type(question: str) -> str | None:
 
 def strip_question_words(question: str, replacement: str = " ") -> str:
     return QUESTION_WORDS.sub(replacement, question)
+
+
+# ---- scripts ---------------------------------------------------------------------------------
+# Traditional ↔ Simplified by OpenCC's phrase-aware tables: a character table alone gets
+# one-to-many cases wrong (发 → 發 or 髮), and OpenCC is the reference converter (DRCD's
+# Simplified copy was made with it).
+@functools.cache
+def _converter(config: str):
+    import opencc
+
+    return opencc.OpenCC(config)
+
+
+def to_simplified(text: str) -> str:
+    return _converter("t2s").convert(text)
+
+
+def to_traditional(text: str) -> str:
+    return _converter("s2t").convert(text)
+
+
+def traditional_share(texts: Iterable[str]) -> float:
+    """Share of the Han characters of `texts` that Simplified conversion changes: near 0 for
+    Simplified text, a fifth or more for Traditional."""
+    changed = han = 0
+    for text in texts:
+        simplified = to_simplified(text)
+        if len(simplified) != len(text):  # a phrase rewritten to another length: no character pairs
+            continue
+        for ch, simple in zip(text, simplified):
+            if "\u4e00" <= ch <= "\u9fff":
+                han += 1
+                changed += ch != simple
+    return changed / han if han else 0.0

@@ -5,6 +5,8 @@ import pytest
 
 from rag import Config, IndexMismatchError, KnowledgeBase
 from rag.store import StoreWriteError
+from rag.zh import to_traditional
+from tests.conftest import CORPUS
 
 
 def test_search_returns_cited_passages(news_kb):
@@ -125,3 +127,22 @@ def test_the_answer_step_switches_without_touching_the_indexes(news_kb, tmp_path
     assert kb.config.composer.value == "heuristic" and kb.composer is not reader
     assert kb.answer("2024年青岛市进出口达多少亿元？").short == "9076.7亿元"
     assert kb.config.reader_precision.value == "int8" and len(kb.chunks) == len(news_kb.chunks)
+
+
+def test_a_question_in_the_other_script_is_answered(news_kb, tmp_path):
+    # before: 「2024年青島市進出口總值是多少？」 on the Simplified page was "not in the documents"
+    assert not news_kb.is_traditional()
+    a = news_kb.answer("2024年青島市進出口總值是多少？")
+    assert a.short == "9076.7亿元" and a.question == "2024年青島市進出口總值是多少？"
+    follow_up = news_kb.answer("總投資多少？", history=["青島有幾個項目入選省綠色低碳高質量發展重點項目？"])
+    assert "项目入选" in follow_up.searched and follow_up.short == "1565.5亿元"
+    # the page in Traditional characters, asked in Simplified: the quote is the document's own text
+    page = next(CORPUS.glob("*.txt"))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / page.name).write_text(to_traditional(page.read_text("utf-8")), "utf-8")
+    kb = KnowledgeBase.build([tmp_path / "src"], path=tmp_path / "kb")
+    assert kb.is_traditional()
+    a = kb.answer("2024年青岛市进出口总值是多少？")
+    assert a.short == "9076.7億元"
+    cite = a.citations[0]
+    assert "進出口" in cite.quote and kb.document(cite.doc_id)[cite.start : cite.end] == cite.quote
