@@ -324,6 +324,10 @@ class KnowledgeBase:
         way round; the answer quotes the documents as they are."""
         return to_traditional(question) if self.is_traditional() else to_simplified(question)
 
+    def _asked(self, question: str) -> str:
+        """A question as searched and read: checked, then in the documents' script."""
+        return self.in_documents_script(check_question(question))
+
     def _rank(self, question: str, k: int, mode: RetrievalMode, query_vector: np.ndarray | None) -> Ranked:
         """Callers encode the question first (outside the read lock); keyword mode needs no vector."""
         return self.retriever.retrieve(
@@ -338,7 +342,7 @@ class KnowledgeBase:
         )
 
     def search(self, question: str, k: int | None = None, mode: str | RetrievalMode | None = None) -> list[Hit]:
-        question = self.in_documents_script(check_question(question))
+        question = self._asked(question)
         k = check_k(self.config.top_k if k is None else k)
         mode = RetrievalMode.parse(mode or self.config.mode)
         vector = None if mode is RetrievalMode.KEYWORD else self.encoder.encode_queries([question])[0]
@@ -355,8 +359,18 @@ class KnowledgeBase:
         focus: str | None = None,
     ) -> Evidence:
         """What the answer step reads for `question`: the top `k` passages and what is known about them."""
-        question = self.in_documents_script(check_question(question))
         focus = None if focus is None else self.in_documents_script(focus)
+        return self._evidence(self._asked(question), k, mode, query_vector, focus)
+
+    def _evidence(
+        self,
+        question: str,
+        k: int | None,
+        mode: str | RetrievalMode | None,
+        query_vector: np.ndarray | None,
+        focus: str | None,
+    ) -> Evidence:
+        """`evidence` for a question (and focus) already checked and in the documents' script."""
         if query_vector is None:  # the composers score sentences with it in every retrieval mode
             query_vector = self.encoder.encode_queries([question])[0]
         k = check_k(max(self.config.top_k, self.config.answer_passages) if k is None else k)
@@ -420,15 +434,16 @@ class KnowledgeBase:
 
         `k` passages are retrieved per question (returned in `Answer.passages`).
         """
-        questions = [self.in_documents_script(check_question(q)) for q in questions]
+        questions = [self._asked(q) for q in questions]
+        focus = questions if focus is None else [self.in_documents_script(f) for f in focus]
         mode = RetrievalMode.parse(mode or self.config.mode)
         t0 = time.perf_counter()
         vectors = self.encoder.encode_queries(questions)
         encode_each = (time.perf_counter() - t0) / max(1, len(questions))
         answers = []
-        for question, vector, asked in zip(questions, vectors, focus or questions):
+        for question, vector, asked in zip(questions, vectors, focus):
             t1 = time.perf_counter()
-            evidence = self.evidence(question, k, mode, vector, asked)
+            evidence = self._evidence(question, k, mode, vector, asked)
             t2 = time.perf_counter()
             answer = self.composer.compose(evidence)
             t3 = time.perf_counter()
