@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import statistics
 import string
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 from .documents import Document, load_documents
 from .paths import CHECKOUT, bundled_corpus, bundled_qa
 from .reply import LOW_CONFIDENCE
-from .zh import question_type
+from .zh import is_han, question_type
 
 CMRC = (CHECKOUT or Path.cwd()) / "data" / "cmrc2018"  # in the checkout, with its licence; not in the wheel
 ALIASES = {
@@ -144,7 +143,7 @@ def _segments(text: str) -> list[str]:
     """CMRC 2018 official segmentation: Chinese characters one by one, Latin words whole."""
     out, word = [], ""
     for ch in text.lower():
-        if re.match(r"[\u4e00-\u9fff]", ch) or ch in _PUNCT or ch.isspace():
+        if is_han(ch) or ch in _PUNCT or ch.isspace():
             if word:
                 out.append(word)
                 word = ""

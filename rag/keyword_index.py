@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .zh import STOP_WORDS
+from .zh import CJK, STOP_WORDS
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CJK = re.compile(f"[{CJK}]")
 _WORD = re.compile(r"\w", re.UNICODE)
 
 

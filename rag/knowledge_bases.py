@@ -17,13 +17,14 @@ from .documents import DocumentError, read_path
 from .kb import EVAL_INDEX_PREFIX, KnowledgeBase
 from .milvus_index import MilvusStoreError
 from .paths import index_root
+from .zh import HAN
 
 log = logging.getLogger(__name__)
 
 DEFAULT = "default"
 REFRESH_SECONDS = 1.0
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}  # hosts only this machine can reach
-_NAME = re.compile(r"[\w\u4e00-\u9fff-]{1,40}")  # used with fullmatch: no newline, no path
+_NAME = re.compile(rf"[\w{HAN}-]{{1,40}}")  # used with fullmatch: no newline, no path
 
 
 class KnowledgeBases:

@@ -12,6 +12,17 @@ import functools
 import re
 from collections.abc import Iterable
 
+# ---- characters ------------------------------------------------------------------------------
+# Han characters (CJK Unified Ideographs), as a regex character-class body: f"[{HAN}]"
+HAN = "\u4e00-\u9fff"
+# every CJK ideograph block, for splitting text into characters (Extension A, compatibility forms)
+CJK = "\u3400-\u9fff\uf900-\ufaff"
+
+
+def is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
+
+
 # ---- figures ---------------------------------------------------------------------------------
 NUMBER = r"\d+(?:[.,]\d+)*(?:多|余)?"
 # measure words that follow a figure; counts first (a count noun is asked as 多少家/几个)
@@ -80,6 +91,37 @@ def strip_question_words(question: str, replacement: str = " ") -> str:
     return QUESTION_WORDS.sub(replacement, question)
 
 
+# ---- example questions (the chat window's) ---------------------------------------------------
+_LEANS_ON_CONTEXT = re.compile(r"^(此|该|其|这|那|如|分别|保持|同比|比|较|占|另外|此外)|此次|比\d|第$")
+# what makes a question stand alone: a year, or a named place or body (jieba's name tags are too noisy)
+_ANCHOR = re.compile(rf"\d{{4}}年|[{HAN}]{{2,}}(?:市|省|区|县|镇|局|委|厅|港|集团|公司|大学|银行|医院)")
+_LEAD_IN = re.compile(r"^(据悉|据了解|其中|同时|目前|截至目前)\s*")
+_VERB_BEFORE_FIGURE = re.compile(r"(达到|达|为|是|约|近|超过|超|共|可|增长)$")
+
+
+def question_from_sentence(sentence: str) -> str | None:
+    """「2024年青岛市进出口达9076.7亿元。」 → 「2024年青岛市进出口是多少？」, or None (the question a
+    clause ending in a figure answers, when the clause says which place, body or year it is about)."""
+    for clause in re.split(r"[，。；！？]", sentence):
+        clause = _LEAD_IN.sub("", DATELINE.sub("", clause.strip()))
+        if not 6 <= len(clause) <= 30 or re.search(r"[“”‘’\"《》、]", clause) or _LEANS_ON_CONTEXT.match(clause):
+            continue
+        for m in QUANTITY.finditer(clause):
+            span = m.group()
+            if m.end() != len(clause) or m.start() < 4 or not re.search(r"\d\D", span) or YEAR_ONLY.match(span):
+                continue
+            head = _VERB_BEFORE_FIGURE.sub("", clause[: m.start()])
+            if (
+                len(head) < 4
+                or _LEANS_ON_CONTEXT.search(head)
+                or not _ANCHOR.search(re.sub("全[国省市区县]", "", head))
+            ):
+                continue  # nothing in it says which place, body or year it is about
+            unit = ENDS_IN_COUNT.search(span)
+            return head + (f"有多少{unit.group(1)}？" if unit else "是多少？")
+    return None
+
+
 # ---- scripts ---------------------------------------------------------------------------------
 # Traditional ↔ Simplified by OpenCC's phrase-aware tables: a character table alone gets
 # one-to-many cases wrong (发 → 發 or 髮), and OpenCC is the reference converter (DRCD's
@@ -108,7 +150,7 @@ def traditional_share(texts: Iterable[str]) -> float:
         if len(simplified) != len(text):  # a phrase rewritten to another length: no character pairs
             continue
         for ch, simple in zip(text, simplified):
-            if "\u4e00" <= ch <= "\u9fff":
+            if is_han(ch):
                 han += 1
                 changed += ch != simple
     return changed / han if han else 0.0

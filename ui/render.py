@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import html
-import re
 
 from rag import Answer, KnowledgeBase
 from rag.chunking import repaired
 from rag.reply import NOT_FOUND, clip, confidence_note, missing_reason
-from rag.zh import DATELINE, ENDS_IN_COUNT, QUANTITY, YEAR_ONLY
+from rag.zh import question_from_sentence
 
 CSS = """
 .src-card {border:1px solid #d0d7de; border-radius:8px; padding:8px 10px; margin:0 0 10px 0; background:#fff;}
@@ -157,32 +156,3 @@ def example_questions(kb: KnowledgeBase, n: int = 4) -> list[str]:
                     out.append(question)
                     titles.add(chunk.title)
     return out
-
-
-_LEANS_ON_CONTEXT = re.compile(r"^(此|该|其|这|那|如|分别|保持|同比|比|较|占|另外|此外)|此次|比\d|第$")
-# what makes a question stand alone: a year, or a named place or body (jieba's name tags are too noisy)
-_ANCHOR = re.compile(r"\d{4}年|[\u4e00-\u9fff]{2,}(?:市|省|区|县|镇|局|委|厅|港|集团|公司|大学|银行|医院)")
-_LEAD_IN = re.compile(r"^(据悉|据了解|其中|同时|目前|截至目前)\s*")
-_VERB_BEFORE_FIGURE = re.compile(r"(达到|达|为|是|约|近|超过|超|共|可|增长)$")
-
-
-def question_from_sentence(sentence: str) -> str | None:
-    """「2024年，青岛市进出口达9076.7亿元。」 → 「2024年青岛市进出口是多少？」, or None."""
-    for clause in re.split(r"[，。；！？]", sentence):
-        clause = _LEAD_IN.sub("", DATELINE.sub("", clause.strip()))
-        if not 6 <= len(clause) <= 30 or re.search(r"[“”‘’\"《》、]", clause) or _LEANS_ON_CONTEXT.match(clause):
-            continue
-        for m in QUANTITY.finditer(clause):
-            span = m.group()
-            if m.end() != len(clause) or m.start() < 4 or not re.search(r"\d\D", span) or YEAR_ONLY.match(span):
-                continue
-            head = _VERB_BEFORE_FIGURE.sub("", clause[: m.start()])
-            if (
-                len(head) < 4
-                or _LEANS_ON_CONTEXT.search(head)
-                or not _ANCHOR.search(re.sub("全[国省市区县]", "", head))
-            ):
-                continue  # nothing in it says which place, body or year it is about
-            unit = ENDS_IN_COUNT.search(span)
-            return head + (f"有多少{unit.group(1)}？" if unit else "是多少？")
-    return None

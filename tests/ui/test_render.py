@@ -3,7 +3,6 @@ from rag.ui.render import (
     example_questions,
     kb_summary,
     placeholder,
-    question_from_sentence,
     reply_markdown,
     sources_html,
 )
@@ -23,12 +22,6 @@ def test_examples_come_from_the_knowledge_base_and_stand_alone(news_kb):
     for q in qs:
         assert not q.startswith(("此次", "该", "其")) and not news_kb.answer(q).abstained
     assert placeholder(qs) == f"例如：{qs[0]}"
-
-
-def test_examples_need_a_year_or_a_name():
-    assert question_from_sentence("2024年，青岛市进出口达9076.7亿元。") == "青岛市进出口是多少？"
-    assert question_from_sentence("此次出鱼数量约有5万尾。") is None
-    assert question_from_sentence("项目总投资1.2亿元。") is None
 
 
 def test_summary_names_the_knowledge_base_not_a_fixed_page(tmp_path):
