@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -74,11 +75,26 @@ def shared_tokenizer(user_dict: str | None = None) -> ChineseTokenizer:
 
 
 def _import_bm25s():
-    """bm25s sets its own logger to DEBUG on import; keep its "Building index" lines out of user output."""
-    import bm25s
+    """bm25s, without numba, and with its logger (DEBUG on import) kept out of user output.
 
+    bm25s imports numba whenever it is installed (ranx, the metrics library, pulls it in) to
+    offer a JIT backend we never use: we score with its numpy path (`BM25_BACKEND`). That import
+    costs 0.15-0.4 s of every new process's first answer, so numba is hidden from bm25s's import
+    unless something already loaded it.
+    """
+    hide = "numba" not in sys.modules
+    if hide:
+        sys.modules["numba"] = None  # `from numba import njit` raises ImportError: numpy backend
+    try:
+        import bm25s
+    finally:
+        if hide:
+            del sys.modules["numba"]
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     return bm25s
+
+
+BM25_BACKEND = "numpy"  # also for indexes saved with backend "numba" (older bm25s defaults)
 
 
 def bm25_idf(n: int, df: int) -> float:
@@ -103,7 +119,7 @@ class KeywordIndex:
     def __init__(self, tokens: list[list[str]], rows: np.ndarray | None = None):
         bm25s = _import_bm25s()
         self.size = len(tokens)
-        self._bm25 = bm25s.BM25()
+        self._bm25 = bm25s.BM25(backend=BM25_BACKEND)
         if tokens:
             self._bm25.index([t or [""] for t in tokens], show_progress=False)
         self._set_rows(np.arange(self.size, dtype=np.int64) if rows is None else np.asarray(rows, np.int64))
@@ -156,6 +172,10 @@ class KeywordIndex:
 
         index = cls.__new__(cls)
         index.size = len(rows)
-        index._bm25 = bm25s.BM25.load(str(path), show_progress=False) if len(rows) else bm25s.BM25()
+        index._bm25 = (
+            bm25s.BM25.load(str(path), show_progress=False, override_params={"backend": BM25_BACKEND})
+            if len(rows)
+            else bm25s.BM25(backend=BM25_BACKEND)
+        )
         index._set_rows(np.asarray(rows, np.int64))
         return index
