@@ -84,7 +84,7 @@ def _import_bm25s():
     """
     hide = "numba" not in sys.modules
     if hide:
-        sys.modules["numba"] = None  # `from numba import njit` raises ImportError: numpy backend
+        sys.modules["numba"] = None  # type: ignore[assignment]  # `from numba import njit` now raises ImportError
     try:
         import bm25s
     finally:

@@ -21,6 +21,7 @@ from . import onnx_export, ort_session
 from .config import EncoderBackend
 from .embedding import unit_vector
 from .onnx_export import step
+from .tokenizer_cache import shared_tokenizer, truncated
 
 ONNX_FILES = {
     EncoderBackend.ONNX: "model.onnx",
@@ -74,11 +75,8 @@ class OnnxModel:
     """Tokenise, run the ONNX transformer, pool and normalise — like the SentenceTransformer it came from."""
 
     def __init__(self, model_dir: Path, backend: EncoderBackend, max_seq_length: int = 512):
-        from tokenizers import Tokenizer
-
         self.session = ort_session.open_session(export(model_dir, backend))
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_seq_length)
+        self.tokenizer = shared_tokenizer(model_dir / "tokenizer.json")  # the reader's too: never changed here
         self.max_seq_length = max_seq_length
         st_config = _read_json(model_dir / "config_sentence_transformers.json")
         self.prompts = st_config.get("prompts") or {}
@@ -92,7 +90,10 @@ class OnnxModel:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         for start in range(0, len(order), batch_size):
             batch = [order[j] for j in range(start, min(start + batch_size, len(order)))]
-            encodings = self.tokenizer.encode_batch([texts[i] for i in batch])
+            encodings = [
+                e if len(e.ids) <= self.max_seq_length else truncated(self.tokenizer, texts[i], self.max_seq_length)
+                for i, e in zip(batch, self.tokenizer.encode_batch([texts[i] for i in batch]))
+            ]
             width = max(len(e.ids) for e in encodings)
             ids = np.full((len(batch), width), self.pad_id, np.int64)
             mask = np.zeros((len(batch), width), np.int64)

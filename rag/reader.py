@@ -31,6 +31,7 @@ import numpy as np
 from . import ort_session
 from .config import ReaderPrecision
 from .reader_export import calibrated_confidence, calibrated_threshold, model_file
+from .tokenizer_cache import shared_tokenizer
 
 MAX_ANSWER_TOKENS = 40  # longest span considered (CMRC/DRCD answers are far shorter)
 MAX_QUESTION_TOKENS = 64
@@ -85,11 +86,7 @@ class PairEncoder:
     """Builds reader inputs with the model's own tokenizer and pair template (shared by training and serving)."""
 
     def __init__(self, tokenizer_file: str | Path, max_tokens: int = 192):
-        from tokenizers import Tokenizer
-
-        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
+        self.tokenizer = shared_tokenizer(tokenizer_file)  # the encoder's too when the files match
         self.max_tokens = max_tokens
         processor = self.tokenizer.post_processor
         self.specials = processor.num_special_tokens_to_add(True) if processor else 0

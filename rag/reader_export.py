@@ -158,6 +158,7 @@ def ensure_reader(name: str = DEFAULT_READER, precision: ReaderPrecision | str =
         info = json.dumps(record, ensure_ascii=False, indent=2)
         if (target / "reader.json").read_text("utf-8") != info:  # recalibrated: same weights, new threshold
             (target / "reader.json").write_text(info, "utf-8")
+        _share_base_tokenizer(target, record)
         return target
     if not (target / model_file(precision)).exists():
         with step(f"exporting reader {name} to ONNX {precision.value} (first use only)"):
@@ -225,21 +226,38 @@ def _assemble_default(folder: Path, record: dict, precision: ReaderPrecision) ->
     (folder / "reader.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")
 
 
+def _share_base_tokenizer(folder: Path, record: dict) -> None:
+    """Exports made before the tokenizer was a byte copy hold the same tokenizer re-serialised;
+    copy the base's over it once, so the two load as one (`tokenizer_cache`)."""
+    from .offline_model import ensure_model
+
+    base = ensure_model() / "tokenizer.json"
+    mine = folder / "tokenizer.json"
+    if not record.get("split_punctuation") and mine.stat().st_size != base.stat().st_size:
+        tmp = mine.with_name(f"tokenizer.json.tmp{os.getpid()}")
+        write_reader_tokenizer(base, tmp, False)
+        tmp.replace(mine)  # atomic: a process reading the old file still reads a whole one
+
+
 def write_reader_tokenizer(base: Path, target: Path, split_punctuation: bool) -> None:
     """The default reader's tokenizer: e5-small's, with punctuation split off when its weights were
-    trained that way (`split_punctuation` in reader.json). Training and serving both read this file."""
+    trained that way (`split_punctuation` in reader.json). Training and serving both read this file.
+    Unchanged, it is a byte copy, so the encoder and the reader share one loaded tokenizer
+    (`tokenizer_cache`)."""
     from tokenizers import Regex, Tokenizer, pre_tokenizers
 
+    if not split_punctuation:
+        shutil.copyfile(base, target)
+        return
     tokenizer = Tokenizer.from_file(str(base))
-    if split_punctuation:
-        replacement = tokenizer.pre_tokenizer.replacement  # e5's pre-tokenizer is a Metaspace
-        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-            [
-                pre_tokenizers.Split(Regex(PUNCTUATION_SPLIT), "isolated"),
-                # "first": only the text's start gets ▁, so the pieces between marks tokenise as before
-                pre_tokenizers.Metaspace(replacement=replacement, prepend_scheme="first", split=True),
-            ]
-        )
+    replacement = tokenizer.pre_tokenizer.replacement  # e5's pre-tokenizer is a Metaspace
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PUNCTUATION_SPLIT), "isolated"),
+            # "first": only the text's start gets ▁, so the pieces between marks tokenise as before
+            pre_tokenizers.Metaspace(replacement=replacement, prepend_scheme="first", split=True),
+        ]
+    )
     tokenizer.save(str(target))
 
 
