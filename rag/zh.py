@@ -60,7 +60,7 @@ QUESTION_WORDS = re.compile(
 )
 # a question opening with one of these leans on the previous one (它/其/这/那/还有/另外…)
 FOLLOW_UP_OPENERS = re.compile(
-    r"^(那么?|它们?|其|这个?|那个?|该|他们?|她们?|还有|另外|此外|以及|并且|而且|同时|和|与|then|and)"
+    r"^(那么?|它们?|其中|其|这个?|那个?|该|他们?|她们?|还有|另外|此外|以及|并且|而且|同时|和|与|then|and)"
 )
 CLAUSE_BREAK = re.compile(r"[，,；;。！？!?：:]")
 # place words too generic to be a name the documents must contain

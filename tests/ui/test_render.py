@@ -1,4 +1,3 @@
-from rag.conversation import contextualize, is_follow_up
 from rag.ui.render import (
     example_questions,
     kb_summary,
@@ -6,14 +5,6 @@ from rag.ui.render import (
     reply_markdown,
     sources_html,
 )
-
-
-def test_follow_up_is_folded_into_the_previous_question():
-    prev = ["青岛有几个项目入选省绿色低碳高质量发展重点项目？"]
-    assert is_follow_up("总投资多少？") and not is_follow_up(prev[0])
-    assert contextualize("总投资多少？", prev).endswith("总投资多少？")
-    assert "项目入选省绿色低碳" in contextualize("总投资多少？", prev)
-    assert contextualize("鳎鱼项目用了几个月出鱼？", prev) == "鳎鱼项目用了几个月出鱼？"
 
 
 def test_examples_come_from_the_knowledge_base_and_stand_alone(news_kb):
