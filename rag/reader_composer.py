@@ -18,9 +18,10 @@ from .chunking import Chunk, char_map
 from .composer import AnswerComposer
 from .config import Config
 from .evidence import Evidence
-from .reader import Passage, Reader, Span
+from .reader import FIGURE_SPAN_BARRIERS, SPAN_BARRIERS, Passage, Reader, Span
 from .reader_export import calibrated_answer_check, reader_exported
 from .schema import Answer, Citation
+from .zh import question_type
 
 
 @dataclass
@@ -90,7 +91,8 @@ class ReaderComposer:
         for cand in candidates:
             best_sentence.setdefault(cand.chunk_rank, cand.chunk.sentence_spans[cand.index])
         passages = [Passage(c.text, c.title, best_sentence.get(rank)) for rank, c in enumerate(chunks)]
-        reading = self.reader.read(evidence.focus, passages, windows=self.config.reader_windows)
+        barriers = FIGURE_SPAN_BARRIERS if question_type(evidence.focus) == "quantity" else SPAN_BARRIERS
+        reading = self.reader.read(evidence.focus, passages, windows=self.config.reader_windows, barriers=barriers)
         best = reading.best
         if best is None:
             return None

@@ -9,7 +9,7 @@ from rag import Config, KnowledgeBase
 from rag.composer import AnswerComposer
 from rag.composers import create_composer
 from rag.offline_model import ensure_model
-from rag.reader import PairEncoder, Passage, Reader, barrier_tokens, best_spans
+from rag.reader import FIGURE_SPAN_BARRIERS, SPAN_BARRIERS, PairEncoder, Passage, Reader, barrier_tokens, best_spans
 from rag.reader_composer import ReaderComposer
 from rag.reader_export import INFO_FILE, WEIGHTS_FILE, ReaderWeightsError, shipped_info
 
@@ -106,6 +106,17 @@ def test_spans_never_run_past_a_full_stop():
     context = np.array([False, True, True, True, True])
     assert best_spans(start, end, context, top=1)[0] == (1, 4, 11.0)
     assert best_spans(start, end, context, top=1, barrier=walls)[0] == (1, 1, 9.0)
+
+
+def test_a_figure_never_runs_past_a_clause_break(news_kb, monkeypatch):
+    text = "建设类项目97个，准备类项目2个"
+    offsets = np.array([[-1, -1], [0, 5], [5, 8], [8, 9], [9, 14], [14, 16]])
+    assert barrier_tokens(text, offsets).tolist() == [False] * 6  # a comma alone stops nothing
+    assert barrier_tokens(text, offsets, FIGURE_SPAN_BARRIERS).tolist() == [False, False, False, True, False, False]
+    question = "智能家电产业到2027年的目标规模是多少？"  # a 多少 question: its answer is one figure
+    assert news_kb.answer(question).short == "4200亿元"
+    monkeypatch.setattr("rag.reader_composer.FIGURE_SPAN_BARRIERS", SPAN_BARRIERS)
+    assert "，" in news_kb.answer(question).short  # without it the reader runs on through the list
 
 
 def test_composer_is_chosen_by_config():
