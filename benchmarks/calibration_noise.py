@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import train_reader
 from compare_readers import check_exports
 
-from rag import answer_check, reader_composer
+from rag import answer_check, reader, reader_composer
 from rag.config import Config
 from rag.reader import Reader
 from rag.report import markdown_table
@@ -72,7 +72,9 @@ def read_cases(folder: Path) -> tuple[train_reader.Cases, np.ndarray, np.ndarray
     if not validation.exists():
         raise SystemExit(f"{validation} is missing: run `python benchmarks/train_reader.py prepare` first")
     # the cases depend on the questions and on how they are read: a change to either reads anew
-    code = b"".join(Path(inspect.getfile(m)).read_bytes() for m in (train_reader, answer_check, reader_composer))
+    code = b"".join(
+        Path(inspect.getfile(m)).read_bytes() for m in (train_reader, answer_check, reader, reader_composer)
+    )
     tag = hashlib.sha256(validation.read_bytes() + code).hexdigest()[:8]
     cached = train_reader.WORK / f"calibration-cases-{folder.name}-{tag}.npz"
     if cached.exists():
@@ -80,9 +82,9 @@ def read_cases(folder: Path) -> tuple[train_reader.Cases, np.ndarray, np.ndarray
         cases = train_reader.Cases(*(data[f.name] for f in fields(train_reader.Cases)))
         return cases, data["removed"], data["removed_features"]
     defaults = Config()
-    reader = Reader(folder, defaults.reader_max_tokens, defaults.reader_precision)
-    cases = train_reader.calibration_cases(reader)
-    removed, removed_features = train_reader.paragraph_removed_cases(reader)
+    model = Reader(folder, defaults.reader_max_tokens, defaults.reader_precision)
+    cases = train_reader.calibration_cases(model)
+    removed, removed_features = train_reader.paragraph_removed_cases(model)
     np.savez(cached, **vars(cases), removed=removed, removed_features=removed_features)
     return cases, removed, removed_features
 

@@ -1,7 +1,7 @@
 """Train the reader that ships in `rag/weights/reader/` — on this 2-core CPU, resumable.
 
     python benchmarks/train_reader.py            # every stage; re-running resumes where it stopped
-    python benchmarks/train_reader.py --without-answer-check  # the shipped record: no answer check
+    python benchmarks/train_reader.py --without-answer-check  # record the span-score threshold only
     python benchmarks/train_reader.py calibrate  # one stage: prepare | cache | teach | train | export | calibrate
     python benchmarks/train_reader.py --frozen 4 # an experiment: keep layers 0-3 too (own checkpoint)
 

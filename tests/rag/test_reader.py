@@ -170,13 +170,23 @@ def test_no_answer_path_abstains_with_the_closest_passages(news_kb: KnowledgeBas
 
 
 def test_answers_carry_the_calibrated_confidence_of_their_score(news_kb: KnowledgeBase):
-    reader = news_kb.composer.reader
-    a = news_kb.answer("2024年青岛市进出口达多少亿元？")
-    assert a.confidence == round(reader.confidence(a.score), 3) and 0 < a.confidence < 1
+    question = "2024年青岛市进出口达多少亿元？"
+    composer = news_kb.composer
+    check = composer.answer_check
+    assert check is not None  # the shipped weights carry an answer check: its probability is the confidence
+    a = news_kb.answer(question)
+    logit = check.logit(composer.find(news_kb.evidence(question)).features)
+    assert a.confidence == round(check.confidence(logit), 3) and 0 < a.confidence < 1
     assert a.to_dict()["confidence"] == a.confidence
+    # a threshold of the config's own: the span score decides, and its fitted logistic map is the confidence
+    span_only = KnowledgeBase.open(news_kb.path, Config(reader_threshold=shipped_info()["threshold"]))
+    assert span_only.composer.answer_check is None
+    b = span_only.answer(question)
+    reader = span_only.composer.reader
+    assert b.confidence == round(reader.confidence(b.score), 3) and 0 < b.confidence < 1
     assert reader.confidence(5.0) > reader.confidence(0.0) > reader.confidence(-5.0)  # more sure as the span wins
     fit, reader.confidence_fit = reader.confidence_fit, None  # a reader nothing calibrated (a hub reader)
     try:
-        assert news_kb.answer("2024年青岛市进出口达多少亿元？").confidence is None
+        assert span_only.answer(question).confidence is None
     finally:
         reader.confidence_fit = fit
