@@ -3,7 +3,8 @@
 e5-small's tokenizer holds a 250,002-piece Unigram vocabulary that takes ~0.8 s of CPU to build,
 and the default reader uses the very same file (its export copies it byte for byte). Loading it
 once instead of twice, while the encoder and the reader load side by side, takes ~0.8 s off a
-new process's first answer (median 3.9 s -> 3.1 s measured here on the bundled page).
+new process's first answer (median 4.2 s -> 3.1 s on the bundled page, old and new code
+alternating in new processes here).
 
 A shared tokenizer has truncation and padding off and must stay so: callers truncate or pad
 themselves (`truncated`).

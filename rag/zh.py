@@ -13,14 +13,15 @@ import re
 from collections.abc import Iterable
 
 # ---- characters ------------------------------------------------------------------------------
-# Han characters (CJK Unified Ideographs), as a regex character-class body: f"[{HAN}]"
-HAN = "\u4e00-\u9fff"
+# Han characters: the CJK Unified Ideographs block
+HAN_FIRST, HAN_LAST = "\u4e00", "\u9fff"
+HAN = f"{HAN_FIRST}-{HAN_LAST}"  # as a regex character-class body: f"[{HAN}]"
 # every CJK ideograph block, for splitting text into characters (Extension A, compatibility forms)
-CJK = "\u3400-\u9fff\uf900-\ufaff"
+CJK = f"\u3400-{HAN_LAST}\uf900-\ufaff"
 
 
 def is_han(ch: str) -> bool:
-    return "\u4e00" <= ch <= "\u9fff"
+    return HAN_FIRST <= ch <= HAN_LAST
 
 
 # ---- figures ---------------------------------------------------------------------------------
