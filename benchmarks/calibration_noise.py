@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import train_reader
 from compare_readers import check_exports
 
-from rag import answer_check, reader, reader_composer
+from rag import answer_check, composer, reader, reader_composer, zh
 from rag.config import Config
 from rag.reader import Reader
 from rag.report import markdown_table
@@ -73,7 +73,8 @@ def read_cases(folder: Path) -> tuple[train_reader.Cases, np.ndarray, np.ndarray
         raise SystemExit(f"{validation} is missing: run `python benchmarks/train_reader.py prepare` first")
     # the cases depend on the questions and on how they are read: a change to either reads anew
     code = b"".join(
-        Path(inspect.getfile(m)).read_bytes() for m in (train_reader, answer_check, reader, reader_composer)
+        Path(inspect.getfile(m)).read_bytes()
+        for m in (train_reader, answer_check, reader, reader_composer, composer, zh)
     )
     tag = hashlib.sha256(validation.read_bytes() + code).hexdigest()[:8]
     cached = train_reader.WORK / f"calibration-cases-{folder.name}-{tag}.npz"

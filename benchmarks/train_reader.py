@@ -743,6 +743,7 @@ class EmbeddingRows:
         tokens, uses = np.unique(used, return_counts=True)
         self.ids = torch.from_numpy(tokens[uses >= MIN_TOKEN_USES].astype(np.int64))
         self.values = torch.nn.Parameter(torch.zeros(len(self.ids), model.config.hidden_size))
+        model.embeddings.requires_grad_(False)  # else each step also makes a dense 96M-value gradient
         # row of `values` for each vocabulary id; len(ids) points at an extra zero row
         self.where = torch.full((model.config.vocab_size,), len(self.ids), dtype=torch.long)
         self.where[self.ids] = torch.arange(len(self.ids))

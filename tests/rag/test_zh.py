@@ -1,4 +1,4 @@
-from rag.zh import question_from_sentence, to_simplified, to_traditional, traditional_share
+from rag.zh import question_from_sentence, question_type, to_simplified, to_traditional, traditional_share
 
 
 def test_traditional_share_tells_the_scripts_apart():
@@ -14,3 +14,13 @@ def test_examples_need_a_year_or_a_name():
     assert question_from_sentence("2024年，青岛市进出口达9076.7亿元。") == "青岛市进出口是多少？"
     assert question_from_sentence("此次出鱼数量约有5万尾。") is None
     assert question_from_sentence("项目总投资1.2亿元。") is None
+
+
+def test_a_count_is_asked_by_its_question_word_not_by_a_figure_the_question_states():
+    assert question_type("参会者来自几个国家？") == "quantity"
+    assert question_type("黑龙江省的土地面积是全国第几大?") == "quantity"  # a rank: answered with a figure
+    assert question_type("下萨克森有约百分之75的面积为什么地形？") == "which"
+    assert question_type("太阳在什么时期有约七十年几乎没有黑子活动？") == "which"
+    assert question_type("几何光学，又称为什么?") == "which"
+    assert question_type("在法国殖民前，几内亚地区采用什么贸易方式？") == "which"
+    assert question_type("夏尔精通哪几门语言？") == "list"
