@@ -779,8 +779,10 @@ def _span_logits(
 
     if embedding is not None:
         h = embedding.embed(model, torch.from_numpy(feats["ids"][rows, :width].astype(np.int64)))
-    else:
+    elif hidden is not None:
         h = torch.from_numpy(np.asarray(hidden[rows, :width], np.float32))
+    else:
+        raise ValueError("no cached hidden states and no trained embedding rows to compute them from")
     ext = _mask(model, h, torch.from_numpy(_attention(feats, rows, width)))
     for layer in layers:
         h = layer(h, attention_mask=ext)
