@@ -21,7 +21,23 @@ from .evidence import Evidence
 from .reader import FIGURE_SPAN_BARRIERS, SPAN_BARRIERS, Passage, Reader, Span
 from .reader_export import calibrated_answer_check, reader_exported
 from .schema import Answer, Citation
-from .zh import question_type
+from .zh import NUMERAL, question_type
+
+# spans read per question; a 多少/几 question's answer is the best of them that holds a figure
+FIGURE_CANDIDATES = 30
+
+
+def figure_first(spans: list[Span], passages: list[Passage]) -> list[Span]:
+    """The spans with the best one that holds a numeral first (a 多少/几 question asks for a figure).
+
+    The reader sometimes scores a name above the figure asked for (「参会者来自几个国家？」 → 张金灿
+    over 13个国家). Re-scored from the top 30 spans of every tuning question, always answering: bundled
+    dev F1 0.762 → 0.783, CMRC dev even 0.861 → 0.862 (one better, none worse), DRCD held-out unchanged.
+    """
+    holding = next((s for s in spans if NUMERAL.search(passages[s.passage].text[s.start : s.end])), None)
+    if holding is None or holding is spans[0]:
+        return spans
+    return [holding] + [s for s in spans if s is not holding]
 
 
 @dataclass
@@ -91,8 +107,13 @@ class ReaderComposer:
         for cand in candidates:
             best_sentence.setdefault(cand.chunk_rank, cand.chunk.sentence_spans[cand.index])
         passages = [Passage(c.text, c.title, best_sentence.get(rank)) for rank, c in enumerate(chunks)]
-        barriers = FIGURE_SPAN_BARRIERS if question_type(evidence.focus) == "quantity" else SPAN_BARRIERS
-        reading = self.reader.read(evidence.focus, passages, windows=self.config.reader_windows, barriers=barriers)
+        figure = question_type(evidence.focus) == "quantity"
+        barriers = FIGURE_SPAN_BARRIERS if figure else SPAN_BARRIERS
+        reading = self.reader.read(
+            evidence.focus, passages, top=FIGURE_CANDIDATES, windows=self.config.reader_windows, barriers=barriers
+        )
+        if figure:
+            reading.spans = figure_first(reading.spans, passages)
         best = reading.best
         if best is None:
             return None

@@ -39,6 +39,7 @@ ASKED_UNIT = re.compile(rf"(?:多少|几)({MEASURE_WORDS}|钱)")  # 多少家 as
 ENDS_IN_COUNT = re.compile(f"({COUNT_WORDS})$")
 YEAR_ONLY = re.compile(r"^\d{4}年$")  # a span that is just a year, rarely the answer to 多少
 YEAR = re.compile(r"(?:19|20)\d{2}年?")
+NUMERAL = re.compile(r"[\d零〇一二两三四五六七八九十百千万亿]")  # a figure in digits or in words
 
 # ---- dates -----------------------------------------------------------------------------------
 DATE = re.compile(

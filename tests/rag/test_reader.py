@@ -9,8 +9,17 @@ from rag import Config, KnowledgeBase
 from rag.composer import AnswerComposer
 from rag.composers import create_composer
 from rag.offline_model import ensure_model
-from rag.reader import FIGURE_SPAN_BARRIERS, SPAN_BARRIERS, PairEncoder, Passage, Reader, barrier_tokens, best_spans
-from rag.reader_composer import ReaderComposer
+from rag.reader import (
+    FIGURE_SPAN_BARRIERS,
+    SPAN_BARRIERS,
+    PairEncoder,
+    Passage,
+    Reader,
+    Span,
+    barrier_tokens,
+    best_spans,
+)
+from rag.reader_composer import ReaderComposer, figure_first
 from rag.reader_export import INFO_FILE, WEIGHTS_FILE, ReaderWeightsError, shipped_info
 
 TEXT = (
@@ -190,3 +199,12 @@ def test_answers_carry_the_calibrated_confidence_of_their_score(news_kb: Knowled
         assert span_only.answer(question).confidence is None
     finally:
         reader.confidence_fit = fit
+
+
+def test_a_figure_question_takes_the_best_span_that_holds_a_figure():
+    text = "张金灿介绍，来自13个国家的客商参会。"
+    passages = [Passage(text)]
+    name, figure = Span(0, 0, 3, 2.0), Span(0, 8, 13, 1.0)  # 张金灿 scores above 13个国家
+    assert [text[s.start : s.end] for s in figure_first([name, figure], passages)] == ["13个国家", "张金灿"]
+    assert figure_first([figure, name], passages)[0] is figure
+    assert figure_first([name], passages) == [name]  # no figure read: the best span stays
