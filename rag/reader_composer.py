@@ -23,7 +23,8 @@ from .reader_export import calibrated_answer_check, reader_exported
 from .schema import Answer, Citation
 from .zh import NUMERAL, question_type
 
-# spans read per question; a 多少/几 question's answer is the best of them that holds a figure
+# spans a 多少/几 question reads, to find the best one that holds a figure (other questions read
+# `Reader.read`'s default few: looking further costs ~1 ms a window)
 FIGURE_CANDIDATES = 30
 
 
@@ -31,8 +32,8 @@ def figure_first(spans: list[Span], passages: list[Passage]) -> list[Span]:
     """The spans with the best one that holds a numeral first (a 多少/几 question asks for a figure).
 
     The reader sometimes scores a name above the figure asked for (「参会者来自几个国家？」 → 张金灿
-    over 13个国家). Re-scored from the top 30 spans of every tuning question, always answering: bundled
-    dev F1 0.762 → 0.783, CMRC dev even 0.861 → 0.862 (one better, none worse), DRCD held-out unchanged.
+    over 13个国家). Always answering on tuning data (benchmarks/compare_readers.py, shipped int8):
+    bundled dev quote@1 / F1 0.887 / 0.762 → 0.925 / 0.783; DRCD held-out and CMRC dev even unchanged.
     """
     holding = next((s for s in spans if NUMERAL.search(passages[s.passage].text[s.start : s.end])), None)
     if holding is None or holding is spans[0]:
@@ -107,13 +108,12 @@ class ReaderComposer:
         for cand in candidates:
             best_sentence.setdefault(cand.chunk_rank, cand.chunk.sentence_spans[cand.index])
         passages = [Passage(c.text, c.title, best_sentence.get(rank)) for rank, c in enumerate(chunks)]
-        figure = question_type(evidence.focus) == "quantity"
-        barriers = FIGURE_SPAN_BARRIERS if figure else SPAN_BARRIERS
-        reading = self.reader.read(
-            evidence.focus, passages, top=FIGURE_CANDIDATES, windows=self.config.reader_windows, barriers=barriers
-        )
-        if figure:
+        windows = self.config.reader_windows
+        if question_type(evidence.focus) == "quantity":  # a figure: one clause, and a span holding a numeral
+            reading = self.reader.read(evidence.focus, passages, FIGURE_CANDIDATES, windows, FIGURE_SPAN_BARRIERS)
             reading.spans = figure_first(reading.spans, passages)
+        else:
+            reading = self.reader.read(evidence.focus, passages, windows=windows, barriers=SPAN_BARRIERS)
         best = reading.best
         if best is None:
             return None
