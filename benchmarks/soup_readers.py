@@ -22,6 +22,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from train_reader import carry_calibration
 
 from rag.paths import file_sha256
 
@@ -77,9 +80,7 @@ def main() -> None:
         "sha256": file_sha256(out / "reader.safetensors"),
         "bytes": (out / "reader.safetensors").stat().st_size,
     }
-    for key in ("threshold", "calibration", "other_precisions"):  # still true for the same weights
-        if key in kept and kept.get("sha256") == record["sha256"]:
-            record[key] = kept[key]
+    carry_calibration(kept, record)  # still true for the same weights
     if "tried" in kept:
         record["tried"] = kept["tried"]
     (out / "reader.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")

@@ -988,11 +988,16 @@ def stage_export() -> None:
     seconds_file = WORK / f"seconds-{setting()}.json"
     if seconds_file.exists():
         record["cpu_seconds_by_stage"] = json.loads(seconds_file.read_text())
-    for key in ("threshold", "calibration", "figures", "other_precisions"):
-        if key in old and old.get("sha256") == record["sha256"]:
-            record[key] = old[key]
+    carry_calibration(old, record)
     INFO_FILE.write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")
     log(f"wrote {WEIGHTS_FILE} ({record['bytes'] / 1e6:.1f} MB, sha256 {record['sha256'][:12]})")
+
+
+def carry_calibration(old: dict, record: dict) -> None:
+    """Copy the thresholds and calibration of an earlier reader.json into `record` when both
+    describe the same weights (same hash): re-exporting them does not need recalibrating."""
+    if old.get("sha256") == record["sha256"]:
+        record.update({k: old[k] for k in ("threshold", "calibration", "figures", "other_precisions") if k in old})
 
 
 def validation_examples() -> list[dict]:
