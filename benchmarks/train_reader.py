@@ -89,6 +89,7 @@ from rag.reader_export import (
     write_reader_tokenizer,
 )
 from rag.reply import LOW_CONFIDENCE
+from rag.zh import to_traditional
 
 DATA = Path(os.environ.get("RAG_DATA_DIR") or ROOT.parent / "shared" / "data")
 SOURCES = {
@@ -111,6 +112,7 @@ SWAP_SHARE = 0.35
 ELSEWHERE_SHARE = 0.3
 ATTRIBUTE_SHARE = 0.0  # --attribute-swaps sets 0.3
 SYNONYM_SHARE = 0.0  # --synonym-positives sets 0.3
+TRADITIONAL_SHARE = 0.0  # --traditional-twins sets 0.25: that share of training examples is read in Traditional
 SPLIT_PUNCTUATION = False  # --split-punctuation: punctuation is a token of its own (reader_export.PUNCTUATION_SPLIT)
 ALL_ANSWERS = False  # --all-answers: train towards every annotator's span, not only the first one's
 TUNE_EMBEDDINGS = False  # --tune-embeddings: also train the embedding rows of tokens the windows use often
@@ -138,6 +140,7 @@ class Example:
     answer: tuple[int, int] | None  # char span in `text`, None: no answer
     # --all-answers: every annotator's span in `text` (repeats kept, so agreement weighs more)
     golds: tuple[tuple[int, int], ...] = ()
+    traditional: bool = False  # --traditional-twins: question, title and text converted to Traditional
 
 
 def log(msg: str) -> None:
@@ -259,11 +262,38 @@ def build_examples() -> tuple[list[Example], list[Example], dict]:
                     out.append(
                         Example(ex.qid, source, "reworded", reworded, ex.title, ex.text, ex.window, span, ex.golds)
                     )
+    if TRADITIONAL_SHARE:
+        train = _traditional_twins(train, encoder)
     for name, group in (("train", train), ("validation", valid)):
         for ex in group:
-            key = f"{name} {ex.source} {ex.kind}"
+            key = f"{name} {ex.source} {ex.kind}" + (" traditional" if ex.traditional else "")
             counts[key] = counts.get(key, 0) + 1
     return train, valid, counts
+
+
+def _traditional_twins(examples: list[Example], encoder: PairEncoder) -> list[Example]:
+    """A share of the examples converted to Traditional (OpenCC s2t), in place of their Simplified
+    form: the product reads Traditional documents too (DRCD is Traditional at source), and the
+    tokenizer splits the two scripts differently. Only where conversion keeps the passage's length,
+    so the answer's character offsets still hold; the window is placed again, as Traditional may
+    take more tokens. Own random draws: every other example is the same as without it."""
+    rng = random.Random(SEED + 3)
+    out = []
+    for ex in examples:
+        if rng.random() >= TRADITIONAL_SHARE:
+            out.append(ex)
+            continue
+        text = to_traditional(ex.text)
+        twin = None
+        if len(text) == len(ex.text):
+            question, title = to_traditional(ex.question), to_traditional(ex.title)
+            focus = ex.answer or ex.window
+            window = encoder.window(question, Passage(text, title, focus), rng.random() if ex.answer else 0.5)
+            span_fits = ex.answer is None or (window[0] <= ex.answer[0] and ex.answer[1] <= window[1])
+            if span_fits:
+                twin = Example(ex.qid, ex.source, ex.kind, question, title, text, window, ex.answer, ex.golds, True)
+        out.append(twin or ex)
+    return out
 
 
 def _tokenizer_file() -> Path:
@@ -595,6 +625,7 @@ def setting(train_seed: int | None = None) -> str:
         + (f"-from-{INIT}" if INIT else "")
         + (f"-attribute{ATTRIBUTE_SHARE:g}" if ATTRIBUTE_SHARE else "")
         + (f"-synonyms{SYNONYM_SHARE:g}" if SYNONYM_SHARE else "")
+        + (f"-traditional{TRADITIONAL_SHARE:g}" if TRADITIONAL_SHARE else "")
         + (f"-seed{seed}" if seed != SEED and not (SOUP and train_seed is None) else "")
         + ("-all-answers" if ALL_ANSWERS else "")
         + ("-embeddings" if TUNE_EMBEDDINGS else "")
@@ -1354,6 +1385,11 @@ def main() -> None:
         help="add answerable questions reworded with a Cilin synonym (own work folder: the features differ)",
     )
     parser.add_argument(
+        "--traditional-twins",
+        action="store_true",
+        help="read a quarter of the training examples in Traditional characters (own work folder)",
+    )
+    parser.add_argument(
         "--split-punctuation",
         action="store_true",
         help="tokenise punctuation as tokens of its own, so spans can end before 」。 or )。 (own work folder)",
@@ -1402,6 +1438,8 @@ def main() -> None:
         globals().update(ATTRIBUTE_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-attribute"))
     if args.synonym_positives:
         globals().update(SYNONYM_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-synonyms"))
+    if args.traditional_twins:
+        globals().update(TRADITIONAL_SHARE=0.25, WORK=WORK.with_name(WORK.name + "-traditional"))
     if args.split_punctuation:
         globals().update(SPLIT_PUNCTUATION=True, WORK=WORK.with_name(WORK.name + "-punct"))
     if args.all_answers:
