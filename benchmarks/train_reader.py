@@ -1020,6 +1020,8 @@ def stage_export() -> None:
     if seconds_file.exists():
         record["cpu_seconds_by_stage"] = json.loads(seconds_file.read_text())
     carry_calibration(old, record)
+    if "tried" in old:  # the settings measured so far: the project's record, not this file's
+        record["tried"] = old["tried"]
     INFO_FILE.write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")
     log(f"wrote {WEIGHTS_FILE} ({record['bytes'] / 1e6:.1f} MB, sha256 {record['sha256'][:12]})")
 

@@ -181,3 +181,23 @@ def test_embedding_rows_train_only_often_used_tokens_and_assemble_adds_them(tmp_
     expected = model.embeddings.word_embeddings.weight[5] + torch.linspace(-1, 1, 8)
     assert torch.allclose(weights[5], expected, atol=1e-3)  # shipped in fp16
     assert torch.equal(weights[7], model.embeddings.word_embeddings.weight[7])
+
+
+def test_traditional_twins_keep_answer_offsets_and_leave_the_rest_alone(monkeypatch):
+    from rag.offline_model import ensure_model
+    from rag.reader import PairEncoder, Passage
+
+    encoder = PairEncoder(ensure_model() / "tokenizer.json", 64)
+    text = "青岛市统计局发布数据。2024年青岛市进出口总值9076.7亿元，增长4.6%。这是历史新高。"
+    answer = (text.index("9076.7"), text.index("亿元") + 2)
+    positive = train_reader.Example("q1", "drcd", "positive", "进出口总值是多少？", "青岛经济", text, (0, 0), answer)
+    positive.window = encoder.window(positive.question, Passage(text, "青岛经济", answer), 0.5)
+    negative = train_reader.Example("q2", "drcd", "retrieved", "谁发布了数据？", "青岛经济", text, (0, 20), None)
+    monkeypatch.setattr(train_reader, "TRADITIONAL_SHARE", 1.0)
+    twin, other = train_reader._traditional_twins([positive, negative], encoder)
+    assert twin.traditional and twin.question == "進出口總值是多少？" and twin.title == "青島經濟"
+    assert twin.text[slice(*twin.answer)] == "9076.7億元" and len(twin.text) == len(text)
+    assert twin.window[0] <= twin.answer[0] and twin.answer[1] <= twin.window[1]
+    assert other.traditional and other.answer is None and "統計局" in other.text
+    monkeypatch.setattr(train_reader, "TRADITIONAL_SHARE", 0.0)
+    assert train_reader._traditional_twins([positive], encoder) == [positive]
