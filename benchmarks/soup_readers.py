@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from train_reader import carry_calibration
+from train_reader import carry_over
 
 from rag.paths import file_sha256
 
@@ -80,9 +80,7 @@ def main() -> None:
         "sha256": file_sha256(out / "reader.safetensors"),
         "bytes": (out / "reader.safetensors").stat().st_size,
     }
-    carry_calibration(kept, record)  # still true for the same weights
-    if "tried" in kept:
-        record["tried"] = kept["tried"]
+    carry_over(kept, record)
     (out / "reader.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")
     print(f"wrote {out / 'reader.safetensors'} (sha256 {record['sha256'][:12]}); now run train_reader.py calibrate")
 

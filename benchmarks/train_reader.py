@@ -1019,16 +1019,18 @@ def stage_export() -> None:
     seconds_file = WORK / f"seconds-{setting()}.json"
     if seconds_file.exists():
         record["cpu_seconds_by_stage"] = json.loads(seconds_file.read_text())
-    carry_calibration(old, record)
-    if "tried" in old:  # the settings measured so far: the project's record, not this file's
-        record["tried"] = old["tried"]
+    carry_over(old, record)
     INFO_FILE.write_text(json.dumps(record, ensure_ascii=False, indent=2), "utf-8")
     log(f"wrote {WEIGHTS_FILE} ({record['bytes'] / 1e6:.1f} MB, sha256 {record['sha256'][:12]})")
 
 
-def carry_calibration(old: dict, record: dict) -> None:
-    """Copy the thresholds and calibration of an earlier reader.json into `record` when both
-    describe the same weights (same hash): re-exporting them does not need recalibrating."""
+def carry_over(old: dict, record: dict) -> None:
+    """Copy into `record` what an earlier reader.json still tells: the `tried` history always (the
+    settings measured so far, the project's record rather than one file's), and the thresholds and
+    calibration when both describe the same weights (same hash): re-exporting them does not need
+    recalibrating."""
+    if "tried" in old:
+        record["tried"] = old["tried"]
     if old.get("sha256") == record["sha256"]:
         record.update({k: old[k] for k in ("threshold", "calibration", "figures", "other_precisions") if k in old})
 

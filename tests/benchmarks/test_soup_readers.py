@@ -30,12 +30,15 @@ def _soup(*args) -> subprocess.CompletedProcess:
 
 def test_soup_is_the_mean_with_its_hash_and_each_ingredient_recorded(tmp_path):
     a, b, out = _reader(tmp_path / "a", 1.0), _reader(tmp_path / "b", 2.0), tmp_path / "out"
+    out.mkdir()
+    (out / "reader.json").write_text(json.dumps({"sha256": "other weights", "threshold": -3.0, "tried": {"x": 1}}))
     run = _soup(a, b, "--out", out)
     assert run.returncode == 0, run.stderr
     assert np.allclose(load_file(str(out / "reader.safetensors"))["head.weight"], 1.5)
     info = json.loads((out / "reader.json").read_text("utf-8"))
     assert info["sha256"] == file_sha256(out / "reader.safetensors") and info["threshold"] == 0.0
     assert [r["seed"] for r in info["soup_of"].values()] == [1, 2]
+    assert info["tried"] == {"x": 1}  # the history stays; another file's threshold does not
 
 
 def test_soup_refuses_a_damaged_ingredient_or_another_tokenisation(tmp_path):
