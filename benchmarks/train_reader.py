@@ -26,6 +26,10 @@ Examples, each a (question, passage window) pair shaped exactly as the product r
              extra) the gold window with one common word of the question that the passage uses
              (举行, 大学) put as a HIT Cilin synonym the passage never uses (召开, 高校) → the same
              answer: people ask in their own words, annotators copy the passage's.
+`--more-swaps` (own work folder) draws a second swapped question, with its own random draws, for
+35% of the training questions, so the reader sees about twice as many: learning reworded
+questions (`--synonym-positives`) made it readier to answer questions about a name or year the
+passage never mentions, and more of those should teach which words may differ and which may not.
 `--split-punctuation` (own work folder) trains with punctuation as tokens of its own
 (`reader_export.PUNCTUATION_SPLIT`; recorded as `split_punctuation` in reader.json, so serving
 tokenises the same way): e5's tokens merge closing marks with what follows (」。 》，), and a gold
@@ -109,6 +113,7 @@ TRAIN_SEED = SEED  # --train-seed: the head's initial weights and the batch orde
 VALIDATION_SHARE = 0.08
 RETRIEVED_PER_QUESTION = 0.6  # expected retrieved negatives per question
 SWAP_SHARE = 0.35
+MORE_SWAP_SHARE = 0.0  # --more-swaps sets 0.35: a second swapped question drawn for that share (own rng)
 ELSEWHERE_SHARE = 0.3
 ATTRIBUTE_SHARE = 0.0  # --attribute-swaps sets 0.3
 SYNONYM_SHARE = 0.0  # --synonym-positives sets 0.3
@@ -188,6 +193,7 @@ def build_examples() -> tuple[list[Example], list[Example], dict]:
     rng = random.Random(SEED)
     attribute_rng = random.Random(SEED + 1)  # its own draws: every other example is the same as without it
     synonym_rng = random.Random(SEED + 2)
+    more_swap_rng = random.Random(SEED + 4)
     synonyms = synonym_table() if SYNONYM_SHARE else {}
     encoder = PairEncoder(_tokenizer_file(), MAX_TOKENS)
     train: list[Example] = []
@@ -248,10 +254,15 @@ def build_examples() -> tuple[list[Example], list[Example], dict]:
                     n_retrieved -= 1
                     if not n_retrieved:
                         break
+            swapped = None
             if rng.random() < SWAP_SHARE:
                 swapped = _swap(rec["question"], chunk, kb, entities, rng)
                 if swapped:
                     out.append(_negative(ex, "swapped", question=swapped))
+            if more_swap_rng.random() < MORE_SWAP_SHARE:
+                another = _swap(rec["question"], chunk, kb, entities, more_swap_rng)
+                if another and another != swapped:
+                    out.append(_negative(ex, "swapped", question=another))
             if attribute_rng.random() < ATTRIBUTE_SHARE:
                 swapped = _swap_attribute(rec, chunk, span, kb, nouns, attribute_rng)
                 if swapped:
@@ -626,6 +637,7 @@ def setting(train_seed: int | None = None) -> str:
         + (f"-attribute{ATTRIBUTE_SHARE:g}" if ATTRIBUTE_SHARE else "")
         + (f"-synonyms{SYNONYM_SHARE:g}" if SYNONYM_SHARE else "")
         + (f"-traditional{TRADITIONAL_SHARE:g}" if TRADITIONAL_SHARE else "")
+        + (f"-swaps{SWAP_SHARE + MORE_SWAP_SHARE:g}" if MORE_SWAP_SHARE else "")
         + (f"-seed{seed}" if seed != SEED and not (SOUP and train_seed is None) else "")
         + ("-all-answers" if ALL_ANSWERS else "")
         + ("-embeddings" if TUNE_EMBEDDINGS else "")
@@ -1394,6 +1406,11 @@ def main() -> None:
         help="read a quarter of the training examples in Traditional characters (own work folder)",
     )
     parser.add_argument(
+        "--more-swaps",
+        action="store_true",
+        help="draw a second swapped no-answer question for 35%% of the training questions (own work folder)",
+    )
+    parser.add_argument(
         "--split-punctuation",
         action="store_true",
         help="tokenise punctuation as tokens of its own, so spans can end before 」。 or )。 (own work folder)",
@@ -1444,6 +1461,8 @@ def main() -> None:
         globals().update(SYNONYM_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-synonyms"))
     if args.traditional_twins:
         globals().update(TRADITIONAL_SHARE=0.25, WORK=WORK.with_name(WORK.name + "-traditional"))
+    if args.more_swaps:
+        globals().update(MORE_SWAP_SHARE=0.35, WORK=WORK.with_name(WORK.name + "-swaps"))
     if args.split_punctuation:
         globals().update(SPLIT_PUNCTUATION=True, WORK=WORK.with_name(WORK.name + "-punct"))
     if args.all_answers:
