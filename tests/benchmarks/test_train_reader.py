@@ -71,6 +71,23 @@ def test_no_stage_named_runs_every_stage_and_a_soup_runs_only_its_own(tmp_path, 
     assert ran == ["soup", "export", "calibrate"]
 
 
+def test_each_example_option_gets_its_own_work_folder_and_checkpoint_name(tmp_path, monkeypatch):
+    names = ("WORK", "FROZEN", "EPOCHS", "LR", "INIT", "TRAIN_SEED", "PRECISION", "TEACHERS", "SOUP")
+    for name in (*names, "SYNONYM_SHARE", "MORE_SWAP_SHARE"):
+        monkeypatch.setattr(train_reader, name, getattr(train_reader, name))  # main() sets them; restored after
+    monkeypatch.setattr(train_reader, "WORK", tmp_path / "reader-train")
+    (tmp_path / "reader-train-synonyms-swaps").mkdir()  # where main() records the stage's seconds
+    plain = train_reader.setting()
+    assert "swaps" not in plain and "synonyms" not in plain
+    seen = []
+    monkeypatch.setitem(
+        train_reader.STAGES, "export", lambda: seen.append((train_reader.WORK.name, train_reader.setting()))
+    )
+    monkeypatch.setattr(sys, "argv", ["train_reader.py", "export", "--synonym-positives", "--more-swaps"])
+    train_reader.main()
+    assert seen == [("reader-train-synonyms-swaps", plain + "-synonyms0.3-swaps0.7")]
+
+
 def test_pick_threshold_matches_trying_every_threshold_and_respects_the_false_abstention_bound():
     rng = np.random.default_rng(1)
     for _ in range(50):
