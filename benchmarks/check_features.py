@@ -1,18 +1,19 @@
-"""Would the answer check decide better with more evidence? Candidate features, measured out of fold.
+"""Would the answer check decide better with the encoder's cosine too? Measured out of fold.
 
     python benchmarks/check_features.py ~/.cache/rag/models/reader-<sha16>-int8pc
 
 Why: the check (`rag/answer_check.py`) turns away paraphrased questions the reader answers right
-but scores low (「今年青岛的计算能力要达到多少？」 → 8000P at −9.7). Two more things the answer step
-already knows might tell them apart, and this measures them before the product computes them:
-  dense   cosine(question, the late-chunked vector of the sentence holding the best span) — the
-          encoder, trained on paraphrases, may see what the reader cannot;
-  margin  the best span's score minus the best score of a span elsewhere (another passage, or
-          not overlapping it): the reader's doubt between places (10 when nothing else was found).
-Each feature set is fitted and thresholded as `train_reader.py calibrate` does (5-fold out of fold,
-the calibration rule) on the same questions; printed per set: out-of-fold utility and threshold,
-AUC, the AUC against the paragraph-removed DRCD questions, and the bundled dev split's figures.
-Tuning data only (DRCD validation articles + swaps, bundled dev split). About 2 minutes.
+but scores low (「今年青岛的计算能力要达到多少？」 → 8000P at −9.7). The encoder, trained on
+paraphrases, may see what the reader cannot: `sentence_dense`, the cosine of the question and the
+late-chunked vector of the sentence holding the best span, which the product computes and a
+check reads when calibrated with `train_reader.py calibrate --sentence-dense`. (A second
+candidate, the best span's margin over a span elsewhere, was measured here until 2026-12-07 and
+never helped: commit 562bc12's version of this script computes it.)
+The five-feature check and the six-feature one are each fitted and thresholded as `calibrate`
+does (5-fold out of fold, the calibration rule) on the same questions; printed per set:
+out-of-fold utility and threshold, AUC, the AUC against the paragraph-removed DRCD questions, and
+the bundled dev split's figures. Tuning data only (DRCD validation articles + swaps, bundled dev
+split). About 2 minutes.
 """
 
 import argparse
@@ -31,44 +32,11 @@ import train_reader
 from calibration_noise import removed_auc
 from compare_readers import check_exports
 
-from rag import reader_composer
-from rag.answer_check import FEATURES
+from rag.answer_check import CHECKED, FEATURES
 from rag.config import Config
-from rag.reader import Reader, Reading
+from rag.reader import Reader
 
-CANDIDATES = ("dense", "margin")
-SETS = {"shipped": (), "+dense": ("dense",), "+margin": ("margin",), "+dense +margin": CANDIDATES}
-NO_OTHER_PLACE = 10.0
-
-
-def margin(reading: Reading) -> float:
-    """The best span's score minus the best score of a span at another place."""
-    best = reading.spans[0]
-    others = [
-        s.score for s in reading.spans[1:] if s.passage != best.passage or s.end <= best.start or s.start >= best.end
-    ]
-    return min(NO_OTHER_PLACE, best.score - max(others)) if others else NO_OTHER_PLACE
-
-
-class Recording(Reader):
-    """The reader, remembering its last reading (for `margin`)."""
-
-    last: Reading | None = None
-
-    def read(self, *args, **kwargs) -> Reading:
-        self.last = super().read(*args, **kwargs)
-        return self.last
-
-
-def with_candidates(model: Recording):
-    """`answer_features` with the candidate features appended (the product's own stay first)."""
-    product = reader_composer.answer_features
-
-    def features(evidence, passages_text, sentence, short, span_score) -> list[float]:
-        extra = [sentence.dense if sentence else 0.0, margin(model.last) if model.last else NO_OTHER_PLACE]
-        return product(evidence, passages_text, sentence, short, span_score) + extra
-
-    return features
+SETS = {"five (default)": CHECKED, "+dense": FEATURES}
 
 
 def main() -> None:
@@ -78,29 +46,25 @@ def main() -> None:
     check_exports([args.export])
     logging.disable(logging.WARNING)
     defaults = Config()
-    model = Recording(args.export, defaults.reader_max_tokens, defaults.reader_precision)
-    reader_composer.answer_features = with_candidates(model)  # measurement only: the product is unchanged
+    model = Reader(args.export, defaults.reader_max_tokens, defaults.reader_precision)
     cases = train_reader.calibration_cases(model)
     _, removed = train_reader.paragraph_removed_cases(model)
-    names = list(FEATURES) + list(CANDIDATES)
-    for name, extra in SETS.items():
-        cols = [names.index(f) for f in (*FEATURES, *extra)]
-        chosen = train_reader.Cases(cases.scores, cases.f1s, cases.answerable, cases.features[:, cols], cases.sources)
-        logits = train_reader.out_of_fold_logits(chosen)
-        best = train_reader.pick_threshold(logits, chosen.f1s, chosen.answerable)
+    for name, features in SETS.items():
+        logits = train_reader.out_of_fold_logits(cases, features=features)
+        best = train_reader.pick_threshold(logits, cases.f1s, cases.answerable)
         if best is None:
             print(json.dumps({"features": name, "utility": None}))
             continue
-        figures = train_reader.decision_figures(logits, chosen, best[1])
-        check = train_reader.fit_answer_check(chosen)
-        fitted = np.array([check.logit(row) for row in chosen.features])
-        removed_logits = np.array([check.logit(row) for row in removed[:, cols]])
+        figures = train_reader.decision_figures(logits, cases, best[1])
+        check = train_reader.fit_answer_check(cases, features)
+        fitted = np.array([check.logit(row) for row in cases.features])
+        removed_logits = np.array([check.logit(row) for row in removed])
         row = {
             "features": name,
             "utility": round(best[0], 3),
             "threshold": round(best[1], 2),
             "AUC": figures["all"]["auc"],
-            "AUC, paragraph removed": round(removed_auc(fitted, chosen.answerable, removed_logits), 3),
+            "AUC, paragraph removed": round(removed_auc(fitted, cases.answerable, removed_logits), 3),
             "bundled dev": figures["qingdao"],
             "coef": [round(c, 2) for c in check.coef],
         }

@@ -76,6 +76,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag import Config
+from rag.answer_check import CHECKED, FEATURES
 from rag.chunking import char_map
 from rag.config import ReaderPrecision
 from rag.evaluation import read_squad
@@ -131,6 +132,7 @@ SYNONYM_MIN_COSINE = 0.9  # e5 cosine of a word and its Cilin synonym (Cilin gro
 MAX_FALSE_ABSTENTION = 0.03  # calibration: the most answerable questions the threshold may turn away
 PRECISION = ReaderPrecision.INT8  # --precision: the export the threshold is calibrated for
 ANSWER_CHECK = True  # --without-answer-check: calibrate records no answer check
+CHECK_FEATURES = CHECKED  # --sentence-dense: the check also reads the encoder's question-sentence cosine
 
 
 @dataclass
@@ -1069,8 +1071,6 @@ class Cases:
 
 def _read_always(kb, composer, question: str) -> tuple[float, str, list[float]]:
     """(best span's score, short answer, check features) of one question, always answering."""
-    from rag.answer_check import FEATURES
-
     finding = composer.find(kb.evidence(question))
     if finding is None or finding.short is None:  # nothing to quote: ranked below every real span
         return -1e9, "", [-1e9] + [0.0] * (len(FEATURES) - 1)
@@ -1219,21 +1219,24 @@ def auc(scores: np.ndarray, answerable: np.ndarray) -> float:
     return float(((pos > neg) + 0.5 * (pos == neg)).mean())
 
 
-def fit_answer_check(cases: Cases):
-    """The answer check (`rag.answer_check`): a logistic regression of each question's F1 (0 if
-    unanswerable) on its standardised features, with sklearn's default shrinkage (C=1: five
-    weights on a few hundred questions)."""
+def fit_answer_check(cases: Cases, features: tuple[str, ...] | None = None):
+    """The answer check (`rag.answer_check`) over `features` (default `CHECK_FEATURES`): a logistic
+    regression of each question's F1 (0 if unanswerable) on those standardised features, with
+    sklearn's default shrinkage (C=1: five or six weights on a few hundred questions)."""
     from sklearn.preprocessing import StandardScaler
 
     from rag.answer_check import AnswerCheck
 
-    scaler = StandardScaler().fit(cases.features)
-    model = _soft_logistic(scaler.transform(cases.features), np.where(cases.answerable, cases.f1s, 0.0), 1.0)
+    features = features or CHECK_FEATURES
+    x = cases.features[:, [FEATURES.index(f) for f in features]]
+    scaler = StandardScaler().fit(x)
+    model = _soft_logistic(scaler.transform(x), np.where(cases.answerable, cases.f1s, 0.0), 1.0)
     return AnswerCheck(
         [round(float(v), 6) for v in scaler.mean_],
         [round(float(v), 6) for v in scaler.scale_],
         [round(float(v), 6) for v in model.coef_[0]],
         round(float(model.intercept_[0]), 6),
+        features=tuple(features),
     )
 
 
@@ -1241,7 +1244,9 @@ def subset(cases: Cases, rows: np.ndarray) -> Cases:
     return Cases(cases.scores[rows], cases.f1s[rows], cases.answerable[rows], cases.features[rows], cases.sources[rows])
 
 
-def out_of_fold_logits(cases: Cases, folds: int = CHECK_FOLDS, seed: int = 0) -> np.ndarray:
+def out_of_fold_logits(
+    cases: Cases, folds: int = CHECK_FOLDS, seed: int = 0, features: tuple[str, ...] | None = None
+) -> np.ndarray:
     """Each question's check logit from a check fitted on the other folds (stratified by source and
     answerability), so the threshold and utility picked on them are not the fit's own."""
     from sklearn.model_selection import StratifiedKFold
@@ -1249,7 +1254,7 @@ def out_of_fold_logits(cases: Cases, folds: int = CHECK_FOLDS, seed: int = 0) ->
     strata = np.char.add(cases.sources.astype(str), cases.answerable.astype(str))
     logits = np.zeros(len(cases.scores))
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(cases.features, strata):
-        check = fit_answer_check(subset(cases, train))
+        check = fit_answer_check(subset(cases, train), features)
         logits[test] = [check.logit(row) for row in cases.features[test]]
     return logits
 
@@ -1438,6 +1443,11 @@ def main() -> None:
         "(weights that failed the answer check's ship rule, commit 1502c4e); the check is still fitted and logged",
     )
     parser.add_argument(
+        "--sentence-dense",
+        action="store_true",
+        help="calibrate: the answer check also reads the encoder's cosine of the question and the answer's sentence",
+    )
+    parser.add_argument(
         "--precision",
         default=PRECISION.value,
         choices=[p.value for p in ReaderPrecision],
@@ -1452,6 +1462,7 @@ def main() -> None:
         TRAIN_SEED=args.train_seed,
         PRECISION=ReaderPrecision.parse(args.precision),
         ANSWER_CHECK=not args.without_answer_check,
+        CHECK_FEATURES=FEATURES if args.sentence_dense else CHECKED,
         TEACHERS=tuple(t.strip() for t in args.distill.split(",") if t.strip()),
         SOUP=tuple(int(t) for t in args.soup_seeds.split(",") if t.strip()),
     )

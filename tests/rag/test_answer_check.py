@@ -28,6 +28,18 @@ def test_round_trips_through_its_dict_and_ignores_a_check_over_other_features():
     assert AnswerCheck.from_dict(other) is None
 
 
+def test_a_check_reads_the_features_its_record_names():
+    row = [2.0, 0.0, 0.5, 0.5, 1.0, 0.9]  # `answer_features` order: span score ... sentence cosine
+    five = a_check()
+    assert five.logit(row) == five.logit(row[:5]) == 2.0  # the cosine is not one of its features
+    six = a_check(mean=[0.0] * 6, scale=[1.0] * 6, coef=[0.0] * 5 + [2.0], features=FEATURES)
+    assert six.logit(row) == pytest.approx(1.8)
+    assert AnswerCheck.from_dict(six.to_dict()) == six
+    damaged = six.to_dict() | {"coef": [1.0] * 5}
+    with pytest.raises(ValueError, match="names 6 features but has not as many weights"):
+        AnswerCheck.from_dict(damaged)
+
+
 def test_features_count_missing_names_and_judge_the_short_answers_kind(news_kb: KnowledgeBase):
     about_yantai = news_kb.evidence("2024年烟台市进出口总值是多少？")
     text = "2024年，青岛市进出口总值9076.7亿元，增长5.4%。"
@@ -36,6 +48,7 @@ def test_features_count_missing_names_and_judge_the_short_answers_kind(news_kb: 
     assert row[0] == 3.5 and row[1] >= 1  # 烟台 is not in what was read
     assert row[2:4] == [0.0, 0.0]  # no sentence found for the span
     assert row[4] == 1.0  # a 多少 question answered with a figure
+    assert row[5] == 0.0  # no sentence, no cosine
     about_qingdao = news_kb.evidence("2024年青岛市进出口总值是多少？")
     assert answer_features(about_qingdao, text, None, "9076.7亿元", 3.5)[1] == 0
     assert answer_features(about_qingdao, text, None, "青岛市", 3.5)[4] == -1.0  # no figure in the answer
