@@ -76,7 +76,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag import Config
-from rag.answer_check import CHECKED, FEATURES
+from rag.answer_check import CHECKED, FEATURES, AnswerCheck
 from rag.chunking import char_map
 from rag.config import ReaderPrecision
 from rag.evaluation import read_squad
@@ -1224,8 +1224,6 @@ def fit_answer_check(cases: Cases, features: tuple[str, ...] | None = None):
     regression of each question's F1 (0 if unanswerable) on those standardised features, with
     sklearn's default shrinkage (C=1: five or six weights on a few hundred questions)."""
     from sklearn.preprocessing import StandardScaler
-
-    from rag.answer_check import AnswerCheck
 
     features = features or CHECK_FEATURES
     x = cases.features[:, [FEATURES.index(f) for f in features]]
