@@ -83,7 +83,9 @@ class AnswerCheck:
     def from_dict(cls, data: dict | None) -> AnswerCheck | None:
         """None for a record without a check, or with one over a feature this code cannot compute
         (a newer check): the reader then decides by its span score alone."""
-        features = tuple(data.get("features", ())) if data else ()
+        if not data:
+            return None
+        features = tuple(data.get("features", ()))
         if not features or not set(features) <= set(FEATURES):
             return None
         if any(len(data.get(k, ())) != len(features) for k in ("mean", "scale", "coef")):
