@@ -1023,6 +1023,8 @@ def stage_export() -> None:
             else {}
         ),
         "steps": state["step"],
+        "setting": setting(),  # names the checkpoint and timings in the work folder
+        "command": " ".join(["python benchmarks/train_reader.py", *(a for a in sys.argv[1:] if a not in STAGES)]),
         "trained_on": time.strftime("%Y-%m-%d"),
         "machine": f"{os.cpu_count()} CPU cores, torch {__import__('torch').__version__}",
         "threshold": 0.0,
