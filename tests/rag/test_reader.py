@@ -1,5 +1,6 @@
 """The reader: inputs it builds, spans it decodes, verbatim quotes, abstention and the weights' hash."""
 
+import inspect
 import shutil
 
 import numpy as np
@@ -127,9 +128,11 @@ def test_a_figure_never_runs_past_a_clause_break(news_kb, monkeypatch):
     # (which one is right is `rag eval`'s to judge: qd010 asks this in the dev split)
     read, barriers_used = Reader.read, []
 
-    def spy(self, question, passages, top=5, windows=1, barriers=SPAN_BARRIERS):
-        barriers_used.append(barriers)
-        return read(self, question, passages, top, windows, barriers)
+    def spy(self, *args, **kwargs):
+        call = inspect.signature(read).bind(self, *args, **kwargs)
+        call.apply_defaults()  # Reader.read's own defaults, not a copy of them
+        barriers_used.append(call.arguments["barriers"])
+        return read(self, *args, **kwargs)
 
     monkeypatch.setattr(Reader, "read", spy)
     short = news_kb.answer("智能家电产业到2027年的目标规模是多少？").short
