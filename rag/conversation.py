@@ -3,22 +3,31 @@
 「总投资多少？」 after 「青岛有几个项目入选省绿色低碳高质量发展重点项目？」 is searched as
 「青岛有几个项目入选省绿色低碳高质量发展重点项目 总投资多少？」. Without a generative model we
 rewrite by rule: a question is a follow-up when it is short once its question words are
-removed, or opens with a pronoun or connective (它/其/这/那/还有/另外…).
+removed and names no place or body of its own, or opens with a pronoun or connective
+(它/其/这/那/还有/另外…).
 """
 
 from __future__ import annotations
 
 import re
 
-from .zh import FOLLOW_UP_OPENERS, strip_question_words
+from .zh import FOLLOW_UP_OPENERS, NAMED_PLACE_OR_BODY, strip_question_words
 
 _TRAILING = re.compile(r"[？?。！!\s]+$")
 
 
 def is_follow_up(question: str) -> bool:
-    core = strip_question_words(question, "")
-    core = re.sub(r"[\s，,。？?！!、]", "", core)
-    return bool(FOLLOW_UP_OPENERS.match(question.strip())) or len(core) <= 6
+    """An opening pronoun or connective, or a short question that does not name its own topic.
+
+    「青岛市市长是谁？」 is short but names a place and asks about something of it, so it stands
+    alone; 「青岛市呢？」 and 「总投资多少？」 lean on the question before."""
+    if FOLLOW_UP_OPENERS.match(question.strip()):
+        return True
+    core = re.sub(r"[\s，,。？?！!、]", "", strip_question_words(question, ""))
+    if len(core) > 6:
+        return False
+    named = NAMED_PLACE_OR_BODY.search(core)
+    return named is None or len(core) - len(named.group()) < 2
 
 
 def contextualize(question: str, previous: list[str]) -> str:

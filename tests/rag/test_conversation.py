@@ -13,3 +13,12 @@ def test_an_opening_connective_is_dropped_whole():
     prev = ["青岛有几个项目入选省绿色低碳高质量发展重点项目？"]
     assert contextualize("其中建设类项目有几个？", prev).endswith(" 建设类项目有几个？")
     assert contextualize("其总投资多少？", prev).endswith(" 总投资多少？")
+
+
+def test_a_short_question_that_names_its_own_topic_stands_alone():
+    prev = ["2024年青岛市进出口总值是多少？"]
+    assert not is_follow_up("青岛市市长是谁？")
+    assert contextualize("青岛市市长是谁？", prev) == "青岛市市长是谁？"
+    # naming a place and nothing else, or only a word more, still leans on the question before
+    assert is_follow_up("青岛市呢？") and is_follow_up("黄岛区有几个？")
+    assert contextualize("胶州市呢？", prev).startswith("2024年青岛市进出口总值")
