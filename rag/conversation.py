@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import re
 
-from .zh import FOLLOW_UP_OPENERS, NAMED_PLACE_OR_BODY, strip_question_words
+from .zh import FOLLOW_UP_OPENERS, NAMED_PLACE_OR_BODY, YEAR, strip_question_words
 
 _TRAILING = re.compile(r"[？?。！!\s]+$")
+# 「2023年呢？」, 「那黄岛区的呢？」: the question before, asked of something else
+_ASKS_ABOUT = re.compile(r"(?:那么?)?\s*(?P<item>[^\s，,？?]+?)\s*(?:的情况|的)?呢[？?]?")
 
 
 def is_follow_up(question: str) -> bool:
@@ -35,7 +37,31 @@ def contextualize(question: str, previous: list[str]) -> str:
     question = question.strip()
     if not previous or not is_follow_up(question):
         return question
-    topic = next((q for q in reversed(previous) if not is_follow_up(q)), previous[-1])
-    topic = _TRAILING.sub("", strip_question_words(topic)).strip()
+    topic = _TRAILING.sub("", strip_question_words(_topic(previous))).strip()
     body = FOLLOW_UP_OPENERS.sub("", question).lstrip("，, ")
     return f"{topic} {body}"
+
+
+def restate(question: str, previous: list[str]) -> str | None:
+    """The whole question a 「X呢？」 follow-up asks, when X is a year or a named place or body and the
+    last self-contained question names one of the same kind: 「2023年呢？」 after
+    「2024年青岛市进出口总值是多少？」 asks 「2023年青岛市进出口总值是多少？」. None otherwise.
+
+    Joined to the topic (`contextualize`), 「2023年呢？」 would still be searched for, but the reader
+    would read 「2023年呢？」 itself, which asks nothing; the restated question can be read."""
+    asked = _ASKS_ABOUT.fullmatch(question.strip())
+    if not previous or asked is None:
+        return None
+    item, topic = asked.group("item"), _topic(previous)
+    if YEAR.fullmatch(item):
+        year = re.search(r"(?:19|20)\d{2}", topic)
+        return None if year is None else topic[: year.start()] + item[:4] + topic[year.end() :]
+    if NAMED_PLACE_OR_BODY.fullmatch(item):
+        named = NAMED_PLACE_OR_BODY.search(topic)
+        return None if named is None else topic[: named.start()] + item + topic[named.end() :]
+    return None
+
+
+def _topic(previous: list[str]) -> str:
+    """The last self-contained question (or, when every one leans on another, the last)."""
+    return next((q for q in reversed(previous) if not is_follow_up(q)), previous[-1]).strip()

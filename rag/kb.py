@@ -22,7 +22,7 @@ from .chunk_index import ChunkIndex, empty_index
 from .chunking import Chunk, Chunker
 from .composers import create_composer
 from .config import Config, RetrievalMode, StoreKind
-from .conversation import contextualize
+from .conversation import contextualize, restate
 from .documents import SUPPORTED_SUFFIXES, Document, DocumentError, iter_files, load_documents, read_path
 from .embedding import EncodedChunks, shared_encoder
 from .evidence import Evidence
@@ -415,11 +415,14 @@ class KnowledgeBase:
         self, question: str, mode: str | RetrievalMode | None = None, history: list[str] | None = None
     ) -> Answer:
         """Answer `question`; with `history` (earlier questions) a follow-up such as 「总投资多少？」
-        is searched in the context of the last self-contained question (`Answer.searched`)."""
+        is searched in the context of the last self-contained question (`Answer.searched`), and
+        「2023年呢？」 is asked as that question about 2023 (`conversation.restate`)."""
         question = check_question(question)
         # follow-ups are recognised by Simplified patterns (rag.zh), whatever script they are typed in
-        searched = contextualize(to_simplified(question), [to_simplified(h) for h in history or []])
-        answer = self.answer_many([searched], mode, focus=[question])[0]
+        asked, previous = to_simplified(question), [to_simplified(h) for h in history or []]
+        restated = restate(asked, previous)
+        searched = restated or contextualize(asked, previous)
+        answer = self.answer_many([searched], mode, focus=[restated or question])[0]
         answer.question = question
         return answer
 

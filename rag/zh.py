@@ -99,8 +99,11 @@ def strip_question_words(question: str, replacement: str = " ") -> str:
 # ---- example questions (the chat window's) ---------------------------------------------------
 _LEANS_ON_CONTEXT = re.compile(r"^(此|该|其|这|那|如|分别|保持|同比|比|较|占|另外|此外)|此次|比\d|第$")
 # a named place or body: two or more characters and the kind of thing it is (jieba's name tags are
-# too noisy); shortest first, so 「青岛市市长」 names 青岛市 and leaves 市长
-NAMED_PLACE_OR_BODY = re.compile(rf"[{HAN}]{{2,}}?(?:市|省|区|县|镇|局|委|厅|港|集团|公司|大学|银行|医院)")
+# too noisy); shortest first, so 「青岛市市长」 names 青岛市 and leaves 市长, and never opening with a
+# date's 年/月/日 or a preposition, so 「2024年在青岛市」 names 青岛市
+NAMED_PLACE_OR_BODY = re.compile(
+    rf"(?![年月日在于从到的和与及])[{HAN}]{{2,}}?(?:市|省|区|县|镇|局|委|厅|港|集团|公司|大学|银行|医院)"
+)
 # what makes a question stand alone: a year, or a named place or body
 _ANCHOR = re.compile(rf"\d{{4}}年|{NAMED_PLACE_OR_BODY.pattern}")
 _LEAD_IN = re.compile(r"^(据悉|据了解|其中|同时|目前|截至目前)\s*")

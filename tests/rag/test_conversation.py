@@ -1,4 +1,4 @@
-from rag.conversation import contextualize, is_follow_up
+from rag.conversation import contextualize, is_follow_up, restate
 
 
 def test_follow_up_is_folded_into_the_previous_question():
@@ -22,3 +22,15 @@ def test_a_short_question_that_names_its_own_topic_stands_alone():
     # naming a place and nothing else, or only a word more, still leans on the question before
     assert is_follow_up("青岛市呢？") and is_follow_up("黄岛区有几个？")
     assert contextualize("胶州市呢？", prev).startswith("2024年青岛市进出口总值")
+
+
+def test_asking_the_same_of_another_year_or_place_restates_the_question():
+    prev = ["2024年青岛市进出口总值是多少？"]
+    assert restate("2023年呢？", prev) == "2023年青岛市进出口总值是多少？"
+    assert restate("那黄岛区的呢？", prev) == "2024年黄岛区进出口总值是多少？"
+    # a chain of them restates the last self-contained question each time
+    assert restate("2022年呢？", prev + ["2023年呢？"]) == "2022年青岛市进出口总值是多少？"
+    # nothing of the same kind to replace, or not a 「X呢？」 question: joined to the topic instead
+    assert restate("2023年呢？", ["青岛有几个项目入选省重点项目？"]) is None
+    assert restate("出口呢？", prev) is None and restate("总投资多少？", prev) is None
+    assert restate("2023年呢？", []) is None

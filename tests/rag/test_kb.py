@@ -136,6 +136,8 @@ def test_a_question_in_the_other_script_is_answered(news_kb, tmp_path):
     assert a.short == "9076.7亿元" and a.question == "2024年青島市進出口總值是多少？"
     follow_up = news_kb.answer("總投資多少？", history=["青島有幾個項目入選省綠色低碳高質量發展重點項目？"])
     assert "项目入选" in follow_up.searched and follow_up.short == "1565.5亿元"
+    other_year = news_kb.answer("2023年呢？", history=["2024年青島市進出口總值是多少？"])
+    assert other_year.searched == "2023年青岛市进出口总值是多少？" and other_year.question == "2023年呢？"
     # the page in Traditional characters, asked in Simplified: the quote is the document's own text
     page = next(CORPUS.glob("*.txt"))
     (tmp_path / "src").mkdir()
