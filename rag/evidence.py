@@ -13,6 +13,7 @@ from .documents import Document
 from .keyword_index import ChineseTokenizer
 from .reply import render_text
 from .schema import Answer, Citation, Hit
+from .zh import year_mismatch
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Evidence:
             searched=self.question,
             score=score,
             confidence=confidence,
+            year_mismatch=year_mismatch(self.question, "".join(c.quote for c in citations)),
         )
         answer.text = render_text(answer)
         return answer

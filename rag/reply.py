@@ -33,6 +33,14 @@ def confidence_note(answer: Answer) -> str:
     return f"（置信度 {answer.confidence:.0%}{warn}）"
 
 
+def year_note(answer: Answer) -> str:
+    """注意：问题说的是2023年，引文说的是2024年。 when the quotes name none of the question's years."""
+    if not answer.year_mismatch:
+        return ""
+    asked, quoted = answer.year_mismatch
+    return f"注意：问题说的是{'、'.join(y + '年' for y in asked)}，引文说的是{'、'.join(y + '年' for y in quoted)}。"
+
+
 def render_text(answer: Answer) -> str:
     """答案：… then one line per quote; or the abstention with the closest passages."""
     if answer.abstained:
@@ -42,5 +50,6 @@ def render_text(answer: Answer) -> str:
             lines += [f"- 《{h.title}》{clip(h.text)}" for h in answer.passages[:3]]
         return "\n".join(lines)
     lines = [f"答案：{answer.short}{confidence_note(answer)}" if answer.short else "根据资料："]
+    lines += [year_note(answer)] if answer.year_mismatch else []
     lines += [f"[{c.n}] “{repaired(c.quote)}” ——《{c.title}》" for c in answer.citations]
     return "\n".join(lines)

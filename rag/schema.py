@@ -54,6 +54,9 @@ class Answer:
     missing: list[str] = field(default_factory=list)  # names/years the question gives and the documents lack
     # reader: the calibrated chance (0-1) that the short answer is right; None when nothing calibrated it
     confidence: float | None = None
+    # (years the question names, years the quotes name) when the quotes name none of the question's:
+    # a caution shown with the answer (`zh.year_mismatch`), never a reason to abstain
+    year_mismatch: tuple[list[str], list[str]] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -65,6 +68,9 @@ class Answer:
             "missing": self.missing,
             "score": self.score,
             "confidence": self.confidence,
+            "year_mismatch": (
+                {"asked": self.year_mismatch[0], "quoted": self.year_mismatch[1]} if self.year_mismatch else None
+            ),
             "citations": [c.to_dict() for c in self.citations],
             "passages": [p.to_dict() for p in self.passages],
             "timings": self.timings,

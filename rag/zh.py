@@ -39,6 +39,30 @@ ASKED_UNIT = re.compile(rf"(?:多少|几)({MEASURE_WORDS}|钱)")  # 多少家 as
 ENDS_IN_COUNT = re.compile(f"({COUNT_WORDS})$")
 YEAR_ONLY = re.compile(r"^\d{4}年$")  # a span that is just a year, rarely the answer to 多少
 YEAR = re.compile(r"(?:19|20)\d{2}年?")
+# a calendar year as written in text: 2024年 (not 2024家), and ranges: 2023—2027年, 2023-27年
+CALENDAR_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})年")
+YEAR_RANGE = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*[-—–~至到]\s*((?:19|20)?\d{2})年")
+
+
+def calendar_years(text: str) -> tuple[list[str], set[str]]:
+    """(the years `text` writes, sorted; every year it covers, a range's years between included)."""
+    written = set(CALENDAR_YEAR.findall(text))
+    covered = set(written)
+    for first, last in YEAR_RANGE.findall(text):
+        last = first[: 4 - len(last)] + last
+        written |= {first, last}
+        covered |= {str(y) for y in range(int(first), int(last) + 1)}
+    return sorted(written), covered
+
+
+def year_mismatch(question: str, quoted: str) -> tuple[list[str], list[str]] | None:
+    """(years the question names, years the quote names) when the quote names years and covers none
+    of the question's: the answer may be another year's figure. None when they agree or either is silent."""
+    asked, asked_covered = calendar_years(question)
+    named, covered = calendar_years(quoted)
+    return (asked, named) if asked and named and not asked_covered & covered else None
+
+
 NUMERAL = re.compile(r"[\d零〇一二两三四五六七八九十百千万亿]")  # a figure in digits or in words
 
 # ---- dates -----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import html
 
 from rag import Answer, KnowledgeBase
 from rag.chunking import repaired
-from rag.reply import NOT_FOUND, clip, confidence_note, missing_reason
+from rag.reply import NOT_FOUND, clip, confidence_note, missing_reason, year_note
 from rag.zh import question_from_sentence
 
 CSS = """
@@ -43,6 +43,8 @@ def reply_markdown(answer: Answer) -> str:
         if answer.short
         else ["根据资料：", ""]
     )
+    if answer.year_mismatch:
+        lines += [f"*{esc(year_note(answer))}*", ""]
     for c in answer.citations:
         lines.append(f'> {esc(repaired(c.quote))} <a href="#src-{c.n}" title="{esc(c.title)}">[{c.n}]</a>')
         lines.append(">")

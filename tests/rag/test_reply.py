@@ -20,3 +20,12 @@ def test_the_confidence_is_shown_and_a_low_one_says_to_check_the_quote():
 def test_nothing_is_claimed_when_no_calibration_gave_a_confidence():
     assert render_text(_answer(None)).splitlines()[0] == "答案：9076.7亿元"
     assert "置信度" not in reply_markdown(_answer(None))
+
+
+def test_a_quote_about_another_year_is_pointed_out():
+    answer = _answer(0.3)
+    answer.year_mismatch = (["2023"], ["2024"])
+    assert render_text(answer).splitlines()[1] == "注意：问题说的是2023年，引文说的是2024年。"
+    assert "注意：问题说的是2023年，引文说的是2024年。" in reply_markdown(answer)
+    assert answer.to_dict()["year_mismatch"] == {"asked": ["2023"], "quoted": ["2024"]}
+    assert "注意" not in render_text(_answer(0.3)) and _answer(0.3).to_dict()["year_mismatch"] is None

@@ -1,4 +1,11 @@
-from rag.zh import question_from_sentence, question_type, to_simplified, to_traditional, traditional_share
+from rag.zh import (
+    question_from_sentence,
+    question_type,
+    to_simplified,
+    to_traditional,
+    traditional_share,
+    year_mismatch,
+)
 
 
 def test_traditional_share_tells_the_scripts_apart():
@@ -24,3 +31,14 @@ def test_a_count_is_asked_by_its_question_word_not_by_a_figure_the_question_stat
     assert question_type("几何光学，又称为什么?") == "which"
     assert question_type("在法国殖民前，几内亚地区采用什么贸易方式？") == "which"
     assert question_type("夏尔精通哪几门语言？") == "list"
+
+
+def test_a_quote_that_covers_none_of_the_questions_years_is_a_mismatch():
+    assert year_mismatch("2023年青岛市进出口总值是多少？", "2024年青岛市进出口达9076.7亿元") == (["2023"], ["2024"])
+    # the year asked is named, or inside a range the quote names, or one side names no year
+    assert year_mismatch("2024年青岛比2023年增长多少？", "2024年增长3.6%") is None
+    assert year_mismatch("2025年的目标是什么？", "到2023—2027年，建成千亿级产业") is None
+    assert year_mismatch("2025年的目标是什么？", "2023-27年") is None
+    assert year_mismatch("青岛进出口总值是多少？", "2024年青岛市进出口达9076.7亿元") is None
+    assert year_mismatch("2025年有多少家？", "全市有2024家企业") is None  # a count, not a year
+    assert year_mismatch("2028年的目标是什么？", "2023-27年") == (["2028"], ["2023", "2027"])
