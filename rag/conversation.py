@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .zh import FOLLOW_UP_OPENERS, NAMED_PLACE_OR_BODY, YEAR, strip_question_words
+from .zh import CALENDAR_YEAR, FOLLOW_UP_OPENERS, NAMED_PLACE_OR_BODY, YEAR, strip_question_words
 
 _TRAILING = re.compile(r"[？?。！!\s]+$")
 # 「2023年呢？」, 「那黄岛区的呢？」: the question before, asked of something else
@@ -54,8 +54,8 @@ def restate(question: str, previous: list[str]) -> str | None:
         return None
     item, topic = asked.group("item"), _topic(previous)
     if YEAR.fullmatch(item):
-        year = re.search(r"(?:19|20)\d{2}", topic)
-        return None if year is None else topic[: year.start()] + item[:4] + topic[year.end() :]
+        year = CALENDAR_YEAR.search(topic)  # 2024年, never the 2000 of 2000亿元
+        return None if year is None else topic[: year.start(1)] + item[:4] + topic[year.end(1) :]
     if NAMED_PLACE_OR_BODY.fullmatch(item):
         named = NAMED_PLACE_OR_BODY.search(topic)
         return None if named is None else topic[: named.start()] + item + topic[named.end() :]

@@ -51,7 +51,7 @@ def calendar_years(text: str) -> tuple[list[str], set[str]]:
     for first, last in YEAR_RANGE.findall(text):
         last = first[: 4 - len(last)] + last
         written |= {first, last}
-        covered |= {str(y) for y in range(int(first), int(last) + 1)}
+        covered |= {first, last} | {str(y) for y in range(int(first), int(last) + 1)}
     return sorted(written), covered
 
 

@@ -34,3 +34,5 @@ def test_asking_the_same_of_another_year_or_place_restates_the_question():
     assert restate("2023年呢？", ["青岛有几个项目入选省重点项目？"]) is None
     assert restate("出口呢？", prev) is None and restate("总投资多少？", prev) is None
     assert restate("2023年呢？", []) is None
+    # the year replaced is a calendar year, not the first four digits of a figure
+    assert restate("2023年呢？", ["投资2000亿元的项目2024年开工了几个？"]) == "投资2000亿元的项目2023年开工了几个？"

@@ -42,3 +42,4 @@ def test_a_quote_that_covers_none_of_the_questions_years_is_a_mismatch():
     assert year_mismatch("青岛进出口总值是多少？", "2024年青岛市进出口达9076.7亿元") is None
     assert year_mismatch("2025年有多少家？", "全市有2024家企业") is None  # a count, not a year
     assert year_mismatch("2028年的目标是什么？", "2023-27年") == (["2028"], ["2023", "2027"])
+    assert year_mismatch("2027年的目标是什么？", "2027—2023年") is None  # a range written backwards names its ends
