@@ -8,7 +8,12 @@ paraphrases, may see what the reader cannot: `sentence_dense`, the cosine of the
 late-chunked vector of the sentence holding the best span, which the product computes and a
 check reads when calibrated with `train_reader.py calibrate --sentence-dense`. (A second
 candidate, the best span's margin over a span elsewhere, was measured here until 2026-12-07 and
-never helped: commit 562bc12's version of this script computes it.)
+never helped: commit 562bc12's version of this script computes it. A third, `clause_overlap`,
+the IDF-weighted share of the question's words in the best span's own clause, was measured on
+2026-12-07 and did not help either: commit 4fd5915's version computes it.)
+It reads the calibration questions from the default work folder (`reader-train/validation.jsonl`);
+a `prepare` run with flags writes them to that setting's folder (the shipped one's is
+`reader-train-synonyms-traditional-swaps/`), from which the file can be copied.
 The five-feature check and the six-feature one are each fitted and thresholded as `calibrate`
 does (5-fold out of fold, the calibration rule) on the same questions; printed per set:
 out-of-fold utility and threshold, AUC, the AUC against the paragraph-removed DRCD questions, and
@@ -32,12 +37,11 @@ import train_reader
 from calibration_noise import removed_auc
 from compare_readers import check_exports
 
-from rag.answer_check import CHECKED
+from rag.answer_check import CHECKED, FEATURES
 from rag.config import Config
 from rag.reader import Reader
 
-SHIPPED = CHECKED + ("sentence_dense",)
-SETS = {"five": CHECKED, "six (shipped)": SHIPPED, "six + clause": SHIPPED + ("clause_overlap",)}
+SETS = {"five (default)": CHECKED, "+dense": FEATURES}
 
 
 def main() -> None:

@@ -132,9 +132,7 @@ SYNONYM_MIN_COSINE = 0.9  # e5 cosine of a word and its Cilin synonym (Cilin gro
 MAX_FALSE_ABSTENTION = 0.03  # calibration: the most answerable questions the threshold may turn away
 PRECISION = ReaderPrecision.INT8  # --precision: the export the threshold is calibrated for
 ANSWER_CHECK = True  # --without-answer-check: calibrate records no answer check
-# --sentence-dense: the check also reads the encoder's question-sentence cosine; --clause-overlap,
-# how much of the question the span's clause holds
-CHECK_FEATURES: tuple[str, ...] = CHECKED
+CHECK_FEATURES = CHECKED  # --sentence-dense: the check also reads the encoder's question-sentence cosine
 
 
 @dataclass
@@ -1450,11 +1448,6 @@ def main() -> None:
         help="calibrate: the answer check also reads the encoder's cosine of the question and the answer's sentence",
     )
     parser.add_argument(
-        "--clause-overlap",
-        action="store_true",
-        help="calibrate: the answer check also reads how much of the question the span's own clause holds",
-    )
-    parser.add_argument(
         "--precision",
         default=PRECISION.value,
         choices=[p.value for p in ReaderPrecision],
@@ -1469,7 +1462,7 @@ def main() -> None:
         TRAIN_SEED=args.train_seed,
         PRECISION=ReaderPrecision.parse(args.precision),
         ANSWER_CHECK=not args.without_answer_check,
-        CHECK_FEATURES=CHECKED + ("sentence_dense",) * args.sentence_dense + ("clause_overlap",) * args.clause_overlap,
+        CHECK_FEATURES=FEATURES if args.sentence_dense else CHECKED,
         TEACHERS=tuple(t.strip() for t in args.distill.split(",") if t.strip()),
         SOUP=tuple(int(t) for t in args.soup_seeds.split(",") if t.strip()),
     )

@@ -22,41 +22,22 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .composer import Candidate, content_tokens, has_type, missing_names
+from .composer import Candidate, has_type, missing_names
 from .evidence import Evidence
-from .reader import FIGURE_SPAN_BARRIERS
 from .zh import question_type
 
-FEATURES = (
-    "span_score",
-    "missing_names",
-    "overlap",
-    "idf_overlap",
-    "type_agreement",
-    "sentence_dense",
-    "clause_overlap",
-)
+FEATURES = ("span_score", "missing_names", "overlap", "idf_overlap", "type_agreement", "sentence_dense")
 CHECKED = FEATURES[:5]  # what a check reads unless fitted over more
 TYPED = ("quantity", "date", "list", "person", "place")  # kinds `has_type` can recognise in a span
 
 
-def span_clause(text: str, start: int, end: int) -> str:
-    """The clause of `text` around `text[start:end]`: out to the nearest comma or sentence stop."""
-    left = max((text.rfind(ch, 0, start) for ch in FIGURE_SPAN_BARRIERS), default=-1)
-    stops = [i for i in (text.find(ch, end) for ch in FIGURE_SPAN_BARRIERS) if i >= 0]
-    return text[left + 1 : min(stops, default=len(text))]
-
-
 def answer_features(
-    evidence: Evidence, passages_text: str, sentence: Candidate | None, short: str, span_score: float, clause: str = ""
+    evidence: Evidence, passages_text: str, sentence: Candidate | None, short: str, span_score: float
 ) -> list[float]:
     """Every feature a check may read, in `FEATURES` order, for the best span (`short`, scored
     `span_score`) found in the sentence `sentence` of the passages the reader read
     (`passages_text`, joined). `sentence_dense` is the retrieval encoder's cosine of the question
-    and that sentence: a second model's view of whether it is about what was asked.
-    `clause_overlap` is the IDF-weighted share of the question's words in the span's own clause
-    (`span_clause`): a figure next to the one asked for (进出口 for 进口) sits in a clause that
-    lacks the asked-for word even when its sentence holds the question's topic."""
+    and that sentence: a second model's view of whether it is about what was asked."""
     missing = len(missing_names(evidence.question, passages_text, evidence.tokenizer))
     qtype = question_type(evidence.focus) or question_type(evidence.question)
     agreement = 0.0
@@ -69,18 +50,7 @@ def answer_features(
         sentence.idf_overlap if sentence else 0.0,
         agreement,
         sentence.dense if sentence else 0.0,
-        _idf_share(evidence, clause),
     ]
-
-
-def _idf_share(evidence: Evidence, text: str) -> float:
-    """The IDF-weighted share of the question's content tokens that `text` holds."""
-    asked = content_tokens(evidence.focus, evidence.tokenizer)
-    idf = evidence.idf(asked)
-    total = sum(idf.values())
-    if not text or not total:
-        return 0.0
-    return sum(idf[t] for t in evidence.tokenizer.sentence_tokens(text) & asked) / total
 
 
 @dataclass

@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .answer_check import AnswerCheck, answer_features, span_clause
+from .answer_check import AnswerCheck, answer_features
 from .chunking import Chunk, char_map
 from .composer import AnswerComposer
 from .config import Config
@@ -142,9 +142,7 @@ class ReaderComposer:
             None,
         )
         read_text = " ".join(c.indexed_text() for c in chunks)
-        clause = span_clause(passages[best.passage].text, best.start, best.end)
-        features = answer_features(evidence, read_text, sentence, short, best.score, clause)
-        return Finding(best.score, short, citations, features)
+        return Finding(best.score, short, citations, answer_features(evidence, read_text, sentence, short, best.score))
 
     def compose(self, evidence: Evidence) -> Answer:
         finding = self.find(evidence)

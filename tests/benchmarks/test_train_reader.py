@@ -140,15 +140,7 @@ def synthetic_cases(n: int = 400, seed: int = 3) -> train_reader.Cases:
     answerable = rng.random(n) < 0.6
     missing = np.where(answerable, 0, rng.integers(1, 3, n)).astype(float)
     features = np.column_stack(
-        [
-            rng.normal(size=n),
-            missing,
-            rng.random(n),
-            rng.random(n),
-            rng.choice([-1, 0, 1], n),
-            rng.random(n),
-            rng.random(n),
-        ]
+        [rng.normal(size=n), missing, rng.random(n), rng.random(n), rng.choice([-1, 0, 1], n), rng.random(n)]
     )
     f1s = np.where(answerable, rng.uniform(0.6, 1.0, n), 0.0)
     sources = np.where(rng.random(n) < 0.5, "drcd", "qingdao")
@@ -172,7 +164,7 @@ def test_answer_check_threshold_comes_from_out_of_fold_logits():
     assert np.array_equal(outside, train_reader.out_of_fold_logits(cases))  # folds are fixed by the seed
     record = train_reader.calibrate_answer_check(cases)
     assert record["features"] == list(CHECKED)  # five unless calibrated with --sentence-dense
-    assert len(train_reader.fit_answer_check(cases, FEATURES).coef) == len(FEATURES) == 7
+    assert len(train_reader.fit_answer_check(cases, FEATURES).coef) == len(FEATURES) == 6
     best = train_reader.pick_threshold(outside, cases.f1s, cases.answerable)
     assert best is not None and record["threshold"] == best[1]
     assert record["out_of_fold"]["all"]["false_abstention"] <= train_reader.MAX_FALSE_ABSTENTION

@@ -3,7 +3,7 @@
 import pytest
 
 from rag import KnowledgeBase
-from rag.answer_check import FEATURES, AnswerCheck, answer_features, span_clause
+from rag.answer_check import FEATURES, AnswerCheck, answer_features
 from rag.reader_composer import ReaderComposer
 
 
@@ -32,7 +32,7 @@ def test_a_check_reads_the_features_its_record_names():
     row = [2.0, 0.0, 0.5, 0.5, 1.0, 0.9]  # `answer_features` order: span score ... sentence cosine
     five = a_check()
     assert five.logit(row) == five.logit(row[:5]) == 2.0  # the cosine is not one of its features
-    six = a_check(mean=[0.0] * 6, scale=[1.0] * 6, coef=[0.0] * 5 + [2.0], features=FEATURES[:6])
+    six = a_check(mean=[0.0] * 6, scale=[1.0] * 6, coef=[0.0] * 5 + [2.0], features=FEATURES)
     assert six.logit(row) == pytest.approx(1.8)
     assert AnswerCheck.from_dict(six.to_dict()) == six
     damaged = six.to_dict() | {"coef": [1.0] * 5}
@@ -54,23 +54,6 @@ def test_features_count_missing_names_and_judge_the_short_answers_kind(news_kb: 
     assert answer_features(about_qingdao, text, None, "青岛市", 3.5)[4] == -1.0  # no figure in the answer
     what = news_kb.evidence("青岛的外贸主体是什么？")
     assert answer_features(what, text, None, "民营企业", 3.5)[4] == 0.0  # 什么: any kind of answer fits
-
-
-def test_clause_overlap_asks_whether_the_spans_own_clause_holds_the_question():
-    text = "2024年，青岛市进出口总值9076.7亿元，其中进口3798.5亿元。出口增长"
-    total, imports = text.index("9076.7"), text.index("3798.5")
-    assert span_clause(text, total, total + 8) == "青岛市进出口总值9076.7亿元"
-    assert span_clause(text, imports, imports + 8) == "其中进口3798.5亿元"
-    assert span_clause(text, 0, 5) == "2024年" and span_clause(text, len(text) - 2, len(text)) == "出口增长"
-
-
-def test_clause_overlap_is_low_when_the_asked_for_word_is_elsewhere(news_kb: KnowledgeBase):
-    imports = news_kb.evidence("青岛市进口值是多少？")
-    features = [
-        answer_features(imports, "", None, "", 1.0, clause)[FEATURES.index("clause_overlap")]
-        for clause in ("青岛市进出口总值9076.7亿元", "其中青岛市进口值3798.5亿元", "")
-    ]
-    assert 0.0 < features[0] < features[1] and features[2] == 0.0
 
 
 def test_the_check_decides_and_gives_the_confidence(news_kb: KnowledgeBase):
