@@ -47,12 +47,12 @@ YEAR_RANGE = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*[-—–~至到]\s*((?:19|20
 def calendar_years(text: str) -> tuple[list[str], set[str]]:
     """(the years `text` writes, sorted; every year it covers, a range's years between included)."""
     written = set(CALENDAR_YEAR.findall(text))
-    covered = set(written)
+    between: set[str] = set()  # empty for a range written backwards: its ends are still written
     for first, last in YEAR_RANGE.findall(text):
         last = first[: 4 - len(last)] + last
         written |= {first, last}
-        covered |= {first, last} | {str(y) for y in range(int(first), int(last) + 1)}
-    return sorted(written), covered
+        between |= {str(y) for y in range(int(first), int(last) + 1)}
+    return sorted(written), written | between
 
 
 def year_mismatch(question: str, quoted: str) -> tuple[list[str], list[str]] | None:
