@@ -1,6 +1,10 @@
 """How sure the calibration data is that one reader abstains better than another: a paired bootstrap.
 
-    python benchmarks/calibration_noise.py ~/.cache/rag/models/reader-<sha16>-int8pc [more exports ...]
+    python benchmarks/calibration_noise.py ~/.cache/rag/models/reader-<sha16>-int8pc [more exports ...] \
+        --synonym-positives --traditional-twins --more-swaps
+
+(The data flags name the training setting whose calibration questions to read, as in
+`train_reader.py`; the shipped setting's are shown.)
 
 Why: `train_reader.py calibrate` picks each reader's threshold on 374 questions (236 answerable,
 138 not) and reports one utility; seeds of one setting have differed by 0.03–0.08 there, so a
@@ -112,7 +116,9 @@ def main() -> None:
     parser.add_argument("exports", nargs="+", type=Path, help="reader export folders; the first is the baseline")
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
     parser.add_argument("--seed", type=int, default=0)
+    train_reader.add_data_arguments(parser)
     args = parser.parse_args()
+    train_reader.apply_data_arguments(args)
     check_exports(args.exports)
     logging.disable(logging.WARNING)
     read = [d for folder in args.exports for d in deciders(folder)]

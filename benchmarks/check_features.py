@@ -1,6 +1,7 @@
 """Would the answer check decide better with the encoder's cosine too? Measured out of fold.
 
-    python benchmarks/check_features.py ~/.cache/rag/models/reader-<sha16>-int8pc
+    python benchmarks/check_features.py ~/.cache/rag/models/reader-<sha16>-int8pc \
+        --synonym-positives --traditional-twins --more-swaps
 
 Why: the check (`rag/answer_check.py`) turns away paraphrased questions the reader answers right
 but scores low (「今年青岛的计算能力要达到多少？」 → 8000P at −9.7). The encoder, trained on
@@ -11,9 +12,8 @@ candidate, the best span's margin over a span elsewhere, was measured here until
 never helped: commit 562bc12's version of this script computes it. A third, `clause_overlap`,
 the IDF-weighted share of the question's words in the best span's own clause, was measured on
 2026-12-07 and did not help either: commit 4fd5915's version computes it.)
-It reads the calibration questions from the default work folder (`reader-train/validation.jsonl`);
-a `prepare` run with flags writes them to that setting's folder (the shipped one's is
-`reader-train-synonyms-traditional-swaps/`), from which the file can be copied.
+It reads the calibration questions `train_reader.py prepare` wrote to the work folder of the
+setting its data flags name (the shipped setting's, as above).
 The five-feature check and the six-feature one are each fitted and thresholded as `calibrate`
 does (5-fold out of fold, the calibration rule) on the same questions; printed per set:
 out-of-fold utility and threshold, AUC, the AUC against the paragraph-removed DRCD questions, and
@@ -47,7 +47,9 @@ SETS = {"five (default)": CHECKED, "+dense": FEATURES}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("export", type=Path, help="a reader export folder (`rag cache` lists them)")
+    train_reader.add_data_arguments(parser)
     args = parser.parse_args()
+    train_reader.apply_data_arguments(args)
     check_exports([args.export])
     logging.disable(logging.WARNING)
     defaults = Config()

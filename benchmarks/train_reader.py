@@ -1373,28 +1373,10 @@ STAGES = {
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("stages", nargs="*", choices=[*STAGES, []], default=[])  # none: every stage
-    parser.add_argument("--frozen", type=int, default=FROZEN, help="lower encoder layers kept as in e5-small")
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--lr", type=float, default=LR)
-    parser.add_argument(
-        "--train-seed",
-        type=int,
-        default=TRAIN_SEED,
-        help="another initial head and batch order over the same examples (own checkpoint)",
-    )
-    parser.add_argument(
-        "--soup-seeds",
-        default="",
-        help="soup stage: comma-separated train seeds of finished runs of this setting to average, e.g. 14,15",
-    )
-    parser.add_argument(
-        "--init-from",
-        default=INIT,
-        help="start from a finished run's setting, e.g. frozen0-epochs2-lr0.0001 (its checkpoint in the work folder)",
-    )
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that change the training examples, each with a work folder of its own. The
+    scripts that read the calibration questions `prepare` wrote there (`check_features.py`,
+    `calibration_noise.py`) take them too, so that they read the same setting's folder."""
     parser.add_argument(
         "--attribute-swaps",
         action="store_true",
@@ -1425,6 +1407,47 @@ def main() -> None:
         action="store_true",
         help="train towards every annotator's answer span, weighted by agreement (own work folder)",
     )
+
+
+def apply_data_arguments(args: argparse.Namespace) -> None:
+    """Set the example shares and the work folder (`WORK`) from `add_data_arguments`' flags."""
+    if args.attribute_swaps:
+        globals().update(ATTRIBUTE_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-attribute"))
+    if args.synonym_positives:
+        globals().update(SYNONYM_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-synonyms"))
+    if args.traditional_twins:
+        globals().update(TRADITIONAL_SHARE=0.25, WORK=WORK.with_name(WORK.name + "-traditional"))
+    if args.more_swaps:
+        globals().update(MORE_SWAP_SHARE=0.35, WORK=WORK.with_name(WORK.name + "-swaps"))
+    if args.split_punctuation:
+        globals().update(SPLIT_PUNCTUATION=True, WORK=WORK.with_name(WORK.name + "-punct"))
+    if args.all_answers:
+        globals().update(ALL_ANSWERS=True, WORK=WORK.with_name(WORK.name + "-answers"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("stages", nargs="*", choices=[*STAGES, []], default=[])  # none: every stage
+    parser.add_argument("--frozen", type=int, default=FROZEN, help="lower encoder layers kept as in e5-small")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--lr", type=float, default=LR)
+    parser.add_argument(
+        "--train-seed",
+        type=int,
+        default=TRAIN_SEED,
+        help="another initial head and batch order over the same examples (own checkpoint)",
+    )
+    parser.add_argument(
+        "--soup-seeds",
+        default="",
+        help="soup stage: comma-separated train seeds of finished runs of this setting to average, e.g. 14,15",
+    )
+    parser.add_argument(
+        "--init-from",
+        default=INIT,
+        help="start from a finished run's setting, e.g. frozen0-epochs2-lr0.0001 (its checkpoint in the work folder)",
+    )
+    add_data_arguments(parser)
     parser.add_argument(
         "--tune-embeddings",
         action="store_true",
@@ -1466,18 +1489,7 @@ def main() -> None:
         TEACHERS=tuple(t.strip() for t in args.distill.split(",") if t.strip()),
         SOUP=tuple(int(t) for t in args.soup_seeds.split(",") if t.strip()),
     )
-    if args.attribute_swaps:
-        globals().update(ATTRIBUTE_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-attribute"))
-    if args.synonym_positives:
-        globals().update(SYNONYM_SHARE=0.3, WORK=WORK.with_name(WORK.name + "-synonyms"))
-    if args.traditional_twins:
-        globals().update(TRADITIONAL_SHARE=0.25, WORK=WORK.with_name(WORK.name + "-traditional"))
-    if args.more_swaps:
-        globals().update(MORE_SWAP_SHARE=0.35, WORK=WORK.with_name(WORK.name + "-swaps"))
-    if args.split_punctuation:
-        globals().update(SPLIT_PUNCTUATION=True, WORK=WORK.with_name(WORK.name + "-punct"))
-    if args.all_answers:
-        globals().update(ALL_ANSWERS=True, WORK=WORK.with_name(WORK.name + "-answers"))
+    apply_data_arguments(args)
     if args.tune_embeddings:
         if FROZEN or TEACHERS or SOUP:
             raise SystemExit("--tune-embeddings trains all layers alone: drop --frozen, --distill, --soup-seeds")

@@ -88,6 +88,29 @@ def test_each_example_option_gets_its_own_work_folder_and_checkpoint_name(tmp_pa
     assert seen == [("reader-train-synonyms-swaps", plain + "-synonyms0.3-swaps0.7")]
 
 
+def test_the_judging_scripts_read_the_calibration_questions_of_the_setting_their_flags_name(tmp_path, monkeypatch):
+    import calibration_noise
+    import check_features
+
+    for name in ("WORK", "SYNONYM_SHARE", "TRADITIONAL_SHARE", "MORE_SWAP_SHARE"):
+        monkeypatch.setattr(train_reader, name, getattr(train_reader, name))
+    monkeypatch.setattr(train_reader, "WORK", tmp_path / "reader-train")
+    folders = []
+
+    def stop(*args, **kwargs):
+        folders.append(train_reader.WORK.name)
+        raise SystemExit(0)
+
+    for script in (check_features, calibration_noise):
+        monkeypatch.setattr(script, "check_exports", stop)
+        argv = [script.__name__, str(tmp_path), "--synonym-positives", "--traditional-twins", "--more-swaps"]
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit):
+            script.main()
+        monkeypatch.setattr(train_reader, "WORK", tmp_path / "reader-train")
+    assert folders == ["reader-train-synonyms-traditional-swaps"] * 2
+
+
 def test_pick_threshold_matches_trying_every_threshold_and_respects_the_false_abstention_bound():
     rng = np.random.default_rng(1)
     for _ in range(50):
