@@ -18,6 +18,7 @@ from .chunking import Chunk, char_map
 from .composer import AnswerComposer
 from .config import Config
 from .evidence import Evidence
+from .keyword_index import ChineseTokenizer
 from .reader import FIGURE_SPAN_BARRIERS, SPAN_BARRIERS, Passage, Reader, Span
 from .reader_export import calibrated_answer_check, reader_exported
 from .schema import Answer, Citation
@@ -39,6 +40,24 @@ def figure_first(spans: list[Span], passages: list[Passage]) -> list[Span]:
     if holding is None or holding is spans[0]:
         return spans
     return [holding] + [s for s in spans if s is not holding]
+
+
+# jieba's part-of-speech tag of the structural particle 的: an answer phrase neither begins nor ends
+# on it (「红色的」 for 红色). Always answering on tuning data, trimming it off the best span's edges:
+# exact match on DRCD's held-out articles +3 / −0, CMRC dev's even half +8 / −1, bundled dev
+# unchanged (目的 and 的确 are words of their own and stay); 地, 得 and 等 lost more than they won
+EDGE_PARTICLE_TAGS = frozenset({"uj"})
+
+
+def edge_particles(text: str, tokenizer: ChineseTokenizer) -> tuple[int, int]:
+    """How many characters to drop at the start and at the end of the span `text`: a first or last
+    word tagged as the structural particle 的 (`EDGE_PARTICLE_TAGS`), never the whole span."""
+    words = tokenizer.tagged(text)
+    if len(words) < 2:
+        return 0, 0
+    head = len(words[0][0]) if words[0][1] in EDGE_PARTICLE_TAGS else 0
+    tail = len(words[-1][0]) if words[-1][1] in EDGE_PARTICLE_TAGS else 0
+    return (head, tail) if head + tail < len(text) else (0, 0)
 
 
 @dataclass
@@ -124,7 +143,11 @@ class ReaderComposer:
             if citations and span.score < max(self.threshold, best.score - 1.5):
                 break
             citation = self._cite(
-                span, chunks[span.passage], evidence.text_of(chunks[span.passage].doc_id), len(citations) + 1
+                span,
+                chunks[span.passage],
+                evidence.text_of(chunks[span.passage].doc_id),
+                len(citations) + 1,
+                evidence.tokenizer,
             )
             if citation and not any(c.doc_id == citation.doc_id and c.start == citation.start for c in citations):
                 citations.append(citation)
@@ -169,8 +192,9 @@ class ReaderComposer:
         )
 
     @staticmethod
-    def _cite(span: Span, chunk: Chunk, doc: str, n: int) -> Citation | None:
-        """The sentence(s) of `chunk` (a chunk of `doc`) holding the span, as a verbatim citation."""
+    def _cite(span: Span, chunk: Chunk, doc: str, n: int, tokenizer: ChineseTokenizer) -> Citation | None:
+        """The sentence(s) of `chunk` (a chunk of `doc`) holding the span, as a verbatim citation;
+        the answer is the span without edge whitespace or particles (`edge_particles`)."""
         where = char_map(doc, chunk)
         inside = [where[i] for i in range(span.start, min(span.end, len(where))) if where[i] >= 0]
         if not inside:
@@ -182,6 +206,8 @@ class ReaderComposer:
             b -= 1
         if a == b:
             return None
+        head, tail = edge_particles(doc[a:b], tokenizer)
+        a, b = a + head, b - tail
         covering = [(s, e) for s, e in chunk.sentences if s < b and e > a]
         if not covering:
             return None

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from rag import Config, KnowledgeBase
+from rag.chunking import Chunk
 from rag.composer import AnswerComposer
 from rag.composers import create_composer
+from rag.keyword_index import shared_tokenizer
 from rag.offline_model import ensure_model
 from rag.reader import (
     FIGURE_SPAN_BARRIERS,
@@ -20,7 +22,7 @@ from rag.reader import (
     barrier_tokens,
     best_spans,
 )
-from rag.reader_composer import ReaderComposer, figure_first
+from rag.reader_composer import ReaderComposer, edge_particles, figure_first
 from rag.reader_export import INFO_FILE, WEIGHTS_FILE, ReaderWeightsError, shipped_info
 from rag.zh import NUMERAL
 
@@ -179,6 +181,27 @@ def test_span_becomes_the_short_answer_inside_a_verbatim_quote(news_kb: Knowledg
 def test_short_answers_carry_no_edge_whitespace(news_kb: KnowledgeBase):
     a = news_kb.answer("对接会什么时候举行？")
     assert a.short == a.short.strip() and "1月16日" in a.short
+
+
+def test_an_answer_neither_begins_nor_ends_on_the_particle_de():
+    words = shared_tokenizer()
+    assert edge_particles("红色的", words) == (0, 1)
+    assert edge_particles("的青岛港", words) == (1, 0)
+    assert edge_particles("最早的球拍", words) == (0, 0)  # inside the phrase it stays
+    assert edge_particles("目的", words) == edge_particles("的确", words) == (0, 0)  # 的 inside a word
+    assert edge_particles("的", words) == (0, 0)  # never the whole span
+
+
+def test_the_cited_answer_drops_an_edge_particle_and_stays_verbatim():
+    doc = "导语。2024年青岛的进出口总值增长。"
+    sentence = (3, len(doc))
+    chunk = Chunk("c0", "d0", "", "", doc[3:], 3, len(doc), [sentence], [(0, len(doc) - 3)])
+    at = doc.index("青岛的") - 3  # the span 青岛的, in chunk text
+    cited = ReaderComposer._cite(Span(0, at, at + 3, 1.0), chunk, doc, 1, shared_tokenizer())
+    assert doc[cited.answer_start : cited.answer_end] == "青岛"
+    assert doc[cited.start : cited.end] == cited.quote == doc[3:]
+    cited = ReaderComposer._cite(Span(0, at, at + 2, 1.0), chunk, doc, 1, shared_tokenizer())
+    assert doc[cited.answer_start : cited.answer_end] == "青岛"  # no particle: as read
 
 
 def test_no_answer_path_abstains_with_the_closest_passages(news_kb: KnowledgeBase):
