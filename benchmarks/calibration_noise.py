@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import train_reader
 from compare_readers import check_exports
 
-from rag import answer_check, composer, reader, reader_composer, zh
+from rag import answer_check, composer, config, reader, reader_composer, zh
 from rag.config import Config
 from rag.reader import Reader
 from rag.report import markdown_table
@@ -75,10 +75,11 @@ def read_cases(folder: Path) -> tuple[train_reader.Cases, np.ndarray, np.ndarray
     validation = train_reader.WORK / "validation.jsonl"
     if not validation.exists():
         raise SystemExit(f"{validation} is missing: run `python benchmarks/train_reader.py prepare` first")
-    # the cases depend on the questions and on how they are read: a change to either reads anew
+    # the cases depend on the questions and on how they are read (the code and the config's
+    # defaults): a change to any of them reads anew
     code = b"".join(
         Path(inspect.getfile(m)).read_bytes()
-        for m in (train_reader, answer_check, reader, reader_composer, composer, zh)
+        for m in (train_reader, answer_check, reader, reader_composer, composer, zh, config)
     )
     tag = hashlib.sha256(validation.read_bytes() + code).hexdigest()[:8]
     cached = train_reader.WORK / f"calibration-cases-{folder.name}-{tag}.npz"

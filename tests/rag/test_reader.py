@@ -67,9 +67,12 @@ def test_with_fewer_windows_than_tiles_the_focus_window_leads(encoder, limit):
 def test_enough_windows_tile_the_whole_passage_with_overlapping_seams(encoder):
     text = TEXT * 3
     windows = encoder.windows("青岛出口多少？", Passage(text, "", (0, 5)), 20)
-    assert 2 < len(windows) < 20 and windows == sorted(windows)
-    assert windows[0][0] == 0 and windows[-1][1] == len(text)
-    assert all(b[0] < a[1] for a, b in zip(windows, windows[1:]))  # every seam lies inside two windows
+    assert 2 < len(windows) < 20 and windows[0][0] == 0  # the tile nearest the focus first
+    tiles = sorted(windows)
+    assert tiles[0][0] == 0 and tiles[-1][1] == len(text)
+    assert all(b[0] < a[1] for a, b in zip(tiles, tiles[1:]))  # every seam lies inside two windows
+    near_the_end = encoder.windows("青岛出口多少？", Passage(text, "", (len(text) - 5, len(text))), 20)
+    assert sorted(near_the_end) == tiles and near_the_end[0] == tiles[-1]
     assert encoder.windows("出口多少？", Passage("出口5711.5亿元。"), 20) == [(0, len("出口5711.5亿元。"))]
 
 
@@ -111,8 +114,8 @@ def test_a_sure_span_in_the_best_window_ends_the_reading_there(news_kb: Knowledg
     question = "2024年青岛市进出口达多少亿元？"
     reader = news_kb.composer.reader
     rows: list[int] = []
-    logits = reader.logits
-    monkeypatch.setattr(reader, "logits", lambda encoded: rows.append(len(encoded.input_ids)) or logits(encoded))
+    logits = reader.window_logits
+    monkeypatch.setattr(reader, "window_logits", lambda encoded: rows.append(len(encoded.input_ids)) or logits(encoded))
 
     def read(early):
         rows.clear()
@@ -123,8 +126,19 @@ def test_a_sure_span_in_the_best_window_ends_the_reading_there(news_kb: Knowledg
     assert full > 1  # three passages
     sure, batches = read(-1e9)
     assert batches == [1] and sure.short == everything.short == "9076.7亿元"
-    unsure, batches = read(1e9)  # nothing scores that high: every window is read after the first
-    assert batches == [1, full] and unsure.short == everything.short and unsure.score == everything.score
+    unsure, batches = read(1e9)  # nothing scores that high: the other windows are read too, once each
+    assert batches == [1, full - 1] and unsure.short == everything.short and unsure.score == everything.score
+
+
+def test_a_window_scores_the_same_whatever_else_is_read(news_kb: KnowledgeBase):
+    reader = news_kb.composer.reader
+    passages = [Passage(c.text, c.title) for c in news_kb.evidence("2024年青岛市进出口达多少亿元？").chunks[:3]]
+    _, together = reader.encode("青岛出口多少？", passages)
+    _, alone = reader.encode("青岛出口多少？", passages[:1])
+    start, end = reader.window_logits(together)
+    start1, end1 = reader.window_logits(alone)
+    used = int(alone.attention_mask[0].sum())
+    assert np.array_equal(start[0, :used], start1[0, :used]) and np.array_equal(end[0, :used], end1[0, :used])
 
 
 def test_best_spans_stay_inside_the_passage_and_the_length_limit():
