@@ -6,8 +6,8 @@ token as the start and the end of the answer, and the first token (`<s>` / `[CLS
 "no answer", as SQuAD 2.0 readers do. A span's score is its start + end logit minus the
 no-answer logit of its window, so one threshold decides whether to answer.
 
-Long passages are read through one window each, placed around a focus span (the sentence
-the retriever's scores liked best), so the cost stays one short forward pass per passage.
+Long passages are read through windows placed around a focus span (the sentence the
+retriever's scores liked best), so the cost stays one short forward pass per window.
 
 Runs on ONNX Runtime with `tokenizers`: no torch on the query path. The model folder is
 assembled and exported once by `rag.reader_export`.
@@ -296,29 +296,6 @@ class Reader:
         )
         return start, end
 
-    def window_logits(self, encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
-        """`logits`, one window at a time, each without its padding (padded positions get −1e4).
-
-        The int8 export quantises its activations with one scale per input tensor, so in a batch a
-        window's scores move with its batch-mates' (by up to 1.4 logits on the bundled page): read
-        alone, a window scores the same whatever else is read, and two reads of one question can be
-        merged. On 2 cores it costs no more than the batch (4 windows of 191 tokens, AVX2 EPYC:
-        393 vs 433 ms p50), since no row computes another's padding."""
-        n, width = encoded.input_ids.shape
-        start, end = np.full((n, width), -1e4, np.float32), np.full((n, width), -1e4, np.float32)
-        for row in range(n):
-            used = int(encoded.attention_mask[row].sum())
-            one = Encoded(
-                encoded.input_ids[row : row + 1, :used],
-                encoded.attention_mask[row : row + 1, :used],
-                encoded.token_type_ids[row : row + 1, :used],
-                encoded.context[row : row + 1, :used],
-                encoded.offsets[row : row + 1],
-            )
-            s, e = self.logits(one)
-            start[row, :used], end[row, :used] = s[0], e[0]
-        return start, end
-
     def plan(self, question: str, passages: list[Passage], windows: int = 1) -> list[tuple[int, tuple[int, int]]]:
         """The (passage index, char window) rows to read: the first passage (the retriever's best)
         in up to `windows` windows, the one nearest its focus first; each other passage in one
@@ -350,13 +327,13 @@ class Reader:
         barriers: frozenset[str] = SPAN_BARRIERS,
         rows: list[tuple[int, tuple[int, int]]] | None = None,
     ) -> Reading:
-        """`plan`'s rows (or the `rows` given), each window read alone (`window_logits`); spans from
-        every window, best first, none holding one of the `barriers` characters."""
+        """`plan`'s rows (or the `rows` given) in one batch; spans from every window, best first,
+        none holding one of the `barriers` characters."""
         if not passages:
             return Reading()
         rows = self.plan(question, passages, windows) if rows is None else rows
         owners, encoded = self._encode(question, passages, rows)
-        start, end = self.window_logits(encoded)
+        start, end = self.logits(encoded)
         spans = []
         for row, passage in enumerate(owners):
             null = float(start[row, 0] + end[row, 0])

@@ -114,31 +114,22 @@ def test_a_sure_span_in_the_best_window_ends_the_reading_there(news_kb: Knowledg
     question = "2024年青岛市进出口达多少亿元？"
     reader = news_kb.composer.reader
     rows: list[int] = []
-    logits = reader.window_logits
-    monkeypatch.setattr(reader, "window_logits", lambda encoded: rows.append(len(encoded.input_ids)) or logits(encoded))
+    logits = reader.logits
+    monkeypatch.setattr(reader, "logits", lambda encoded: rows.append(len(encoded.input_ids)) or logits(encoded))
 
-    def read(early):
+    def read(early, passages=4):
         rows.clear()
-        composer = ReaderComposer(dataclasses.replace(news_kb.config, reader_early_exit=early), reader)
-        return composer.find(news_kb.evidence(question)), list(rows)
+        config = dataclasses.replace(news_kb.config, reader_early_exit=early, answer_passages=passages)
+        return ReaderComposer(config, reader).find(news_kb.evidence(question)), list(rows)
 
-    everything, (full,) = read(None)
-    assert full > 1  # three passages
+    everything, batches = read(None)
+    assert batches == [4]  # four one-window passages of the page
     sure, batches = read(-1e9)
     assert batches == [1] and sure.short == everything.short == "9076.7亿元"
-    unsure, batches = read(1e9)  # nothing scores that high: the other windows are read too, once each
-    assert batches == [1, full - 1] and unsure.short == everything.short and unsure.score == everything.score
-
-
-def test_a_window_scores_the_same_whatever_else_is_read(news_kb: KnowledgeBase):
-    reader = news_kb.composer.reader
-    passages = [Passage(c.text, c.title) for c in news_kb.evidence("2024年青岛市进出口达多少亿元？").chunks[:3]]
-    _, together = reader.encode("青岛出口多少？", passages)
-    _, alone = reader.encode("青岛出口多少？", passages[:1])
-    start, end = reader.window_logits(together)
-    start1, end1 = reader.window_logits(alone)
-    used = int(alone.attention_mask[0].sum())
-    assert np.array_equal(start[0, :used], start1[0, :used]) and np.array_equal(end[0, :used], end1[0, :used])
+    unsure, batches = read(1e9)  # nothing scores that high: the whole plan is read, as without the exit
+    assert batches == [1, 4] and unsure.short == everything.short and unsure.score == everything.score
+    _, batches = read(-1e9, passages=3)  # a first row of three costs more than it saves: no exit
+    assert batches == [3]
 
 
 def test_best_spans_stay_inside_the_passage_and_the_length_limit():
