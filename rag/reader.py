@@ -79,7 +79,7 @@ class Reading:
 
     @classmethod
     def of(cls, spans: list[Span], top: int) -> Reading:
-        """The `top` best of `spans`, a span found twice (by two windows or two reads) counted once."""
+        """The `top` best of `spans`, a span two overlapping windows both found counted once."""
         best: dict[tuple[int, int, int], Span] = {}
         for span in spans:
             key = (span.passage, span.start, span.end)
