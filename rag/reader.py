@@ -77,17 +77,6 @@ class Reading:
     def best(self) -> Span | None:
         return self.spans[0] if self.spans else None
 
-    @classmethod
-    def of(cls, spans: list[Span], top: int) -> Reading:
-        """The `top` best of `spans`, a span two overlapping windows both found counted once."""
-        best: dict[tuple[int, int, int], Span] = {}
-        for span in spans:
-            key = (span.passage, span.start, span.end)
-            if key not in best or best[key].score < span.score:
-                best[key] = span
-        ranked = sorted(best.values(), key=lambda s: -s.score)[:top]
-        return cls(ranked, -ranked[0].score if ranked else float("inf"))
-
 
 @dataclass
 class Encoded:
@@ -334,14 +323,18 @@ class Reader:
         rows = self.plan(question, passages, windows) if rows is None else rows
         owners, encoded = self._encode(question, passages, rows)
         start, end = self.logits(encoded)
-        spans = []
+        best: dict[tuple[int, int, int], Span] = {}  # overlapping windows can find the same span
         for row, passage in enumerate(owners):
             null = float(start[row, 0] + end[row, 0])
             offs = encoded.offsets[row]
             walls = barrier_tokens(passages[passage].text, offs, barriers)
             for i, j, score in best_spans(start[row], end[row], encoded.context[row], top, barrier=walls):
-                spans.append(Span(passage, int(offs[i, 0]), int(offs[j, 1]), score - null))
-        return Reading.of(spans, top)  # overlapping windows can find the same span
+                span = Span(passage, int(offs[i, 0]), int(offs[j, 1]), score - null)
+                key = (span.passage, span.start, span.end)
+                if key not in best or best[key].score < span.score:
+                    best[key] = span
+        spans = sorted(best.values(), key=lambda s: -s.score)
+        return Reading(spans[:top], -spans[0].score if spans else float("inf"))
 
 
 def _read_json(path: Path) -> dict:
