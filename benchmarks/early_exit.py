@@ -12,17 +12,18 @@ cached eval index). Prints p50 / p95 per setting.
 
 import dataclasses
 import logging
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from export_speed import time_answers
 
 from rag import KnowledgeBase
-from rag.evaluation import load_dataset, percentile
+from rag.evaluation import load_dataset
 from rag.kb import open_eval_index
 from rag.reader_composer import ReaderComposer
 
@@ -34,17 +35,7 @@ def compare(kb: KnowledgeBase, questions: list[str], label: str) -> None:
         "every window": ReaderComposer(dataclasses.replace(kb.config, reader_early_exit=None), reader),
         f"early exit {kb.config.reader_early_exit}": ReaderComposer(kb.config, reader),
     }
-    seconds: dict[str, list[float]] = {name: [] for name in composers}
-    kb.answer(questions[0])  # warm
-    for question in questions:
-        for name, composer in composers.items():
-            kb.composer = composer
-            t = time.perf_counter()
-            kb.answer(question)
-            seconds[name].append(time.perf_counter() - t)
-    for name, times in seconds.items():
-        p50, p95 = 1000 * statistics.median(times), 1000 * percentile(times, 0.95)
-        print(f"{label}, {name}: p50 {p50:.0f} ms, p95 {p95:.0f} ms", flush=True)
+    time_answers(kb, composers, questions, label)
 
 
 def main() -> None:

@@ -86,6 +86,7 @@ from rag.reader import PairEncoder, Passage
 from rag.reader_export import (
     EMBEDDING_ROWS,
     EMBEDDING_VALUES,
+    EXPORT_GRAPH,
     EXPORT_RECIPES,
     INFO_FILE,
     WEIGHTS_FILE,
@@ -1343,7 +1344,7 @@ def stage_calibrate() -> None:
         "rule": "maximise mean(F1 if answerable else abstained) with false abstention <= "
         f"{MAX_FALSE_ABSTENTION:.0%} on the answerable questions",
         "reading": f"{defaults.answer_passages} passages, the best in up to {defaults.reader_windows} windows "
-        f"of {MAX_TOKENS} tokens; ONNX export {recipe}; "
+        f"of {MAX_TOKENS} tokens; ONNX export {recipe}, layers {EXPORT_GRAPH}; "
         f"passages retrieved with encoder {defaults.to_dict()['backend']}",
         **figures,
         "confidence": fit_confidence(scores, f1s, answerable, threshold),

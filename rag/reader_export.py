@@ -54,6 +54,11 @@ EXPORT_RECIPES = {
 }
 
 
+# In every export folder's name: exports made before the layers were fused (`onnx_export.fuse_transformer`)
+# are made again rather than served, and `rag cache` lists the old ones as stale.
+EXPORT_GRAPH = "fused"
+
+
 def model_file(precision: ReaderPrecision | str = ReaderPrecision.INT8) -> str:
     """The ONNX file an export of `precision` holds."""
     return EXPORT_RECIPES[ReaderPrecision.parse(precision)].model_file
@@ -145,10 +150,10 @@ def reader_exported(name: str = DEFAULT_READER, precision: ReaderPrecision | str
 def _target(name: str, precision: ReaderPrecision | str) -> Path:
     recipe = recipe_name(precision)
     if name == DEFAULT_READER:
-        return models_root() / f"reader-{shipped_info()['sha256'][:16]}-{recipe}"
+        return models_root() / f"reader-{shipped_info()['sha256'][:16]}-{EXPORT_GRAPH}-{recipe}"
     local = Path(name)
     slug = hashlib.sha256(str(local.resolve() if local.is_dir() else name).encode()).hexdigest()[:12]
-    return models_root() / f"reader-hub-{slug}-{recipe}"
+    return models_root() / f"reader-hub-{slug}-{EXPORT_GRAPH}-{recipe}"
 
 
 def ensure_reader(name: str = DEFAULT_READER, precision: ReaderPrecision | str = ReaderPrecision.INT8) -> Path:
@@ -171,7 +176,7 @@ def ensure_reader(name: str = DEFAULT_READER, precision: ReaderPrecision | str =
     return target
 
 
-_DEFAULT_EXPORT = re.compile(r"reader-[0-9a-f]{16}(-[a-z0-9]+)?")  # with fullmatch: `_target`'s names for the default
+_DEFAULT_EXPORT = re.compile(r"reader-[0-9a-f]{16}(-[a-z0-9]+)*")  # with fullmatch: `_target`'s names for the default
 
 
 def stale_exports() -> list[Path]:
@@ -293,9 +298,13 @@ def _export_hub(folder: Path, name: str, precision: ReaderPrecision) -> None:
 
 
 def export_onnx(model, folder: Path, precision: ReaderPrecision = ReaderPrecision.INT8) -> None:
-    """`model_file(precision)` in `folder`: the fp32 export, kept as it is or dynamically quantised
-    to int8 per channel."""
+    """`model_file(precision)` in `folder`: the fp32 export with its layers fused
+    (`onnx_export.fuse_transformer`), kept as it is or dynamically quantised to int8 per channel
+    but for the feed-forward blocks' second layers (`onnx_export.after_gelu`)."""
     import torch
+
+    # torch's SDPA attention traces to a graph ONNX Runtime's optimizer cannot fuse; eager's it can
+    model.set_attn_implementation("eager")
 
     class Logits(torch.nn.Module):
         def __init__(self, inner):
@@ -307,10 +316,15 @@ def export_onnx(model, folder: Path, precision: ReaderPrecision = ReaderPrecisio
             return out.start_logits, out.end_logits
 
     ids = torch.tensor([[0, 100, 200, 2, 2, 300, 400, 500, 2]])
-    fp32 = folder / "model.onnx"
+    plain, fp32 = folder / "plain.onnx", folder / "model.onnx"
     names = ["input_ids", "attention_mask", "token_type_ids"]
     sample = (ids, torch.ones_like(ids), torch.zeros_like(ids))
-    onnx_export.export(Logits(model), sample, names, ["start_logits", "end_logits"], fp32)
+    # eval(): the exporter leaves the wrapper (and so `model`) in the mode it found it in
+    onnx_export.export(Logits(model).eval(), sample, names, ["start_logits", "end_logits"], plain)
+    onnx_export.fuse_transformer(plain, fp32, model.config.num_attention_heads, model.config.hidden_size)
     if precision == ReaderPrecision.INT8:
-        onnx_export.quantize(fp32, folder / model_file(precision), per_channel=True)
+        # the feed-forward blocks' second layers stay fp32: tuning-set F1 0.813 → 0.819 over the
+        # three sets (fp32 throughout: 0.822), for ~10% of the forward pass's time
+        keep = onnx_export.after_gelu(fp32)
+        onnx_export.quantize(fp32, folder / model_file(precision), per_channel=True, keep_fp32=keep)
         fp32.unlink()

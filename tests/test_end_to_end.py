@@ -89,21 +89,22 @@ def test_cli_empty_question_exits_2_with_one_line():
 
 
 def test_cli_cache_lists_and_prunes_only_old_reader_exports(tmp_path):
-    from rag.reader_export import recipe_name, shipped_info
+    from rag.reader_export import EXPORT_GRAPH, recipe_name, shipped_info
 
     models = tmp_path / "models"
     current = f"reader-{shipped_info()['sha256'][:16]}"
-    kept = [f"{current}-{recipe_name('int8')}", f"{current}-fp32", "reader-hub-9957234cb4b3-int8pc", "reader-train"]
-    stale = ["reader-178a062e60a04d5f", f"{current}", "reader-aac6391b27f9cccc-int8pc"]
+    kept = [f"{current}-{EXPORT_GRAPH}-{recipe_name('int8')}", f"{current}-{EXPORT_GRAPH}-fp32"]
+    kept += ["reader-hub-9957234cb4b3-int8pc", "reader-train"]
+    stale = ["reader-178a062e60a04d5f", f"{current}", "reader-aac6391b27f9cccc-int8pc", f"{current}-fp32"]
     for name in kept + stale:
         (models / name).mkdir(parents=True)
         (models / name / "model_qint8.onnx").write_bytes(b"x" * 2**20)
     env = {"RAG_CACHE_DIR": str(tmp_path)}
     listed = _cli("cache", env=env)
-    assert listed.returncode == 0 and "3 stale, 3 MB" in listed.stdout
+    assert listed.returncode == 0 and "4 stale, 4 MB" in listed.stdout
     assert all(name in listed.stdout for name in stale) and not any(name in listed.stdout for name in kept)
     pruned = _cli("cache", "--prune", env=env)
-    assert pruned.returncode == 0 and "freed 3 MB" in pruned.stdout
+    assert pruned.returncode == 0 and "freed 4 MB" in pruned.stdout
     assert sorted(p.name for p in models.iterdir()) == sorted(kept)
     assert "no stale reader exports" in _cli("cache", env=env).stdout
 
