@@ -158,6 +158,7 @@ def quantize(fp32: Path, target: Path, per_channel: bool = False, keep_fp32: lis
     same speed, and much closer to fp32 (the reader's span scores: `reader_export`; the encoder's
     vectors: `EncoderBackend.ONNX_INT8_PER_CHANNEL`).
     `keep_fp32`: names of nodes left unquantised (the reader's `after_gelu`)."""
+    from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = target.with_name(f"{target.stem}.tmp{os.getpid()}.onnx")
@@ -170,6 +171,6 @@ def quantize(fp32: Path, target: Path, per_channel: bool = False, keep_fp32: lis
             reduce_range=seven_bit(per_channel),
             nodes_to_exclude=keep_fp32 or [],
             # shape inference stops at `fuse_transformer`'s contrib ops; what it cannot type is fp32
-            extra_options={"DefaultTensorType": 1},  # onnx.TensorProto.FLOAT
+            extra_options={"DefaultTensorType": TensorProto.FLOAT},
         )
     tmp.rename(target)
